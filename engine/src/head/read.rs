@@ -1,0 +1,180 @@
+//! Reading the head: selecting series by matchers and time range, and iterating their samples.
+//!
+//! Owns the snapshot a query works on: closed chunks are shared (`Arc`), the open chunk is copied, so a
+//! query sees a fixed set of samples while appends go on and holds no lock while it iterates. It does not
+//! own PromQL or the merging of head and blocks (a later layer).
+
+use ember_index::{Labels, Matcher};
+
+use super::Head;
+use super::series::ClosedChunk;
+use crate::chunkenc::XorIterator;
+use crate::error::Error;
+
+/// One series selected by a query: its labels and the chunks that overlap the query's time range.
+pub struct Series {
+    labels: Labels,
+    chunks: Vec<ClosedChunk>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl Series {
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    /// Iterates the samples in the query's time range, oldest first.
+    pub fn iter(&self) -> SampleIter<'_> {
+        SampleIter {
+            chunks: &self.chunks,
+            next_chunk: 0,
+            cur: None,
+            mint: self.mint,
+            maxt: self.maxt,
+            err: None,
+        }
+    }
+
+    /// All samples in range, collected; stops at the first corrupt chunk and returns its error.
+    pub fn samples(&self) -> Result<Vec<(i64, f64)>, Error> {
+        let mut it = self.iter();
+        let v: Vec<(i64, f64)> = it.by_ref().collect();
+        match it.take_err() {
+            Some(e) => Err(e),
+            None => Ok(v),
+        }
+    }
+
+    /// Number of chunks the series spans in the range.
+    pub fn num_chunks(&self) -> usize {
+        self.chunks.len()
+    }
+}
+
+impl std::fmt::Debug for Series {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Series")
+            .field("labels", &self.labels)
+            .field("chunks", &self.chunks.len())
+            .finish()
+    }
+}
+
+/// Iterator over the samples of a [`Series`] within the query range.
+pub struct SampleIter<'a> {
+    chunks: &'a [ClosedChunk],
+    next_chunk: usize,
+    cur: Option<XorIterator<'a>>,
+    mint: i64,
+    maxt: i64,
+    err: Option<Error>,
+}
+
+impl SampleIter<'_> {
+    /// The error that ended iteration early (a corrupt chunk), if any.
+    pub fn take_err(&mut self) -> Option<Error> {
+        self.err.take()
+    }
+
+    /// Advances to the first sample at or after `t` (within range).
+    pub fn seek(&mut self, t: i64) -> Option<(i64, f64)> {
+        let t = t.max(self.mint);
+        // Skip whole chunks that end before t without decoding them.
+        if self.cur.is_none() {
+            while self.next_chunk < self.chunks.len() && self.chunks[self.next_chunk].max_t < t {
+                self.next_chunk += 1;
+            }
+        }
+        loop {
+            let (ts, v) = self.next()?;
+            if ts >= t {
+                return Some((ts, v));
+            }
+        }
+    }
+}
+
+impl Iterator for SampleIter<'_> {
+    type Item = (i64, f64);
+
+    fn next(&mut self) -> Option<(i64, f64)> {
+        loop {
+            if let Some(it) = &mut self.cur {
+                match it.next_sample() {
+                    Some((t, v)) => {
+                        if t > self.maxt {
+                            self.next_chunk = self.chunks.len();
+                            self.cur = None;
+                            return None;
+                        }
+                        if t >= self.mint {
+                            return Some((t, v));
+                        }
+                        continue;
+                    }
+                    None => {
+                        if let Some(e) = it.err() {
+                            self.err = Some(Error::CorruptChunk {
+                                reason: match e {
+                                    Error::CorruptChunk { reason, .. } => reason,
+                                    _ => "undecodable chunk",
+                                },
+                                bit_offset: match e {
+                                    Error::CorruptChunk { bit_offset, .. } => *bit_offset,
+                                    _ => 0,
+                                },
+                            });
+                            self.next_chunk = self.chunks.len();
+                            self.cur = None;
+                            return None;
+                        }
+                        self.cur = None;
+                    }
+                }
+            }
+            let c = self.chunks.get(self.next_chunk)?;
+            self.next_chunk += 1;
+            match XorIterator::new(&c.data) {
+                Ok(it) => self.cur = Some(it),
+                Err(e) => {
+                    self.err = Some(e);
+                    self.next_chunk = self.chunks.len();
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+impl Head {
+    /// Series matching all `matchers` with at least one sample in `[mint, maxt]`, sorted by labels.
+    pub(crate) fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Series> {
+        let refs = {
+            let p = self.postings.read();
+            // Prometheus refuses an empty selector in PromQL; at the storage level "no matchers" means
+            // every series, which tools such as dumps need.
+            if matchers.is_empty() {
+                p.all().to_vec()
+            } else {
+                p.postings_for_matchers(matchers)
+            }
+        };
+        let mut out = Vec::with_capacity(refs.len());
+        for r in refs {
+            let Some(cell) = self.get(r) else { continue };
+            let chunks = cell.state.lock().chunks_in(mint, maxt);
+            if chunks.is_empty() {
+                continue;
+            }
+            out.push(Series {
+                labels: self.symbols.resolve(&cell.labels),
+                chunks,
+                mint,
+                maxt,
+            });
+        }
+        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        out
+    }
+}

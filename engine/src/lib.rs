@@ -1,0 +1,52 @@
+//! Ember: an embeddable time-series database with Prometheus' data model, chunk encoding and WAL format.
+//!
+//! Open a [`Db`], write samples through an [`Appender`] (a batch is durable in the write-ahead log when
+//! [`Appender::commit`] returns), and read them back through a [`Querier`]:
+//!
+//! ```
+//! use ember::{Db, Labels, Matcher, Options};
+//!
+//! # fn main() -> ember::Result<()> {
+//! let dir = std::env::temp_dir().join(format!("ember-doc-{}", std::process::id()));
+//! let db = Db::open(&dir, Options::default())?;
+//!
+//! let up = Labels::from_pairs([("__name__", "up"), ("job", "node")])?;
+//! let mut app = db.appender();
+//! let r = app.append(&up, 1_000, 1.0)?;     // by label set; returns the series ref
+//! app.append_ref(r, 16_000, 0.0)?;          // by ref: no label lookup
+//! app.commit()?;                            // in the WAL (fsynced) when this returns
+//!
+//! let q = db.querier(0, 60_000);
+//! let series = q.select(&[Matcher::equal("job", "node")]);
+//! assert_eq!(series.len(), 1);
+//! assert_eq!(series[0].samples()?, vec![(1_000, 1.0), (16_000, 0.0)]);
+//! assert_eq!(q.label_values("job", &[]), vec!["node"]);
+//! db.close()?;
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Reopening the directory replays the WAL (last checkpoint, then segments) and restores every committed
+//! sample. Errors are typed ([`Error`]): out-of-order and duplicate samples, out-of-bounds timestamps,
+//! invalid labels, I/O and corruption, each naming what and where.
+
+pub mod appender;
+pub mod chunkenc;
+pub mod db;
+pub mod error;
+pub(crate) mod head;
+
+pub use appender::Appender;
+pub use db::{Db, DbStats, Options, Querier, TruncateStats};
+pub use ember_index::{Label, Labels, MatchType, Matcher, SeriesRef};
+pub use ember_wal::SyncPolicy;
+pub use error::{Error, Result};
+pub use head::HeadMemory;
+pub use head::read::{SampleIter, Series};
+pub use head::replay::ReplayStats;
+
+/// The root README's embedding example, compiled and run as a doc test so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
