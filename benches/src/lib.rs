@@ -54,3 +54,90 @@ pub fn read_series_json(path: &std::path::Path, limit: usize) -> anyhow::Result<
     }
     Ok(out)
 }
+
+/// Loads an OpenMetrics export of the shared benchmark dataset (`loadgen openmetrics`: series one after
+/// another, `name{l="v",…} value seconds.millis4`) into `db`, committing every 10,000 samples. With
+/// `pad_labels`, constant labels (`pad0="v"`, …) are added until each series has that many. Returns
+/// (series, samples). A reader for this export only, not a general OpenMetrics parser.
+pub fn load_openmetrics(
+    db: &ember::Db,
+    path: &std::path::Path,
+    pad_labels: usize,
+) -> anyhow::Result<(usize, u64)> {
+    use std::io::BufRead;
+    let f = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+    let mut app = db.appender();
+    let (mut series, mut samples, mut pending) = (0usize, 0u64, 0usize);
+    let mut prefix = String::new();
+    let mut cur: Option<ember::SeriesRef> = None;
+    for (n, line) in f.lines().enumerate() {
+        let line = line?;
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let bad = || anyhow::anyhow!("{}:{}: not a sample line", path.display(), n + 1);
+        let (rest, ts) = line.rsplit_once(' ').ok_or_else(bad)?;
+        let (p, v) = rest.rsplit_once(' ').ok_or_else(bad)?;
+        let t = (ts.parse::<f64>()? * 1000.0) as i64;
+        let v: f64 = match v {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            "NaN" => f64::NAN,
+            v => v.parse()?,
+        };
+        if p != prefix || cur.is_none() {
+            prefix.clear();
+            prefix.push_str(p);
+            let mut labels = parse_series(p).ok_or_else(bad)?;
+            let mut k = 0;
+            while labels.len() < pad_labels {
+                labels.push((format!("pad{k}"), format!("value-{k}")));
+                k += 1;
+            }
+            let l = Labels::from_pairs(labels)?;
+            cur = Some(app.append(&l, t, v)?);
+            series += 1;
+        } else {
+            app.append_ref(cur.unwrap(), t, v)?;
+        }
+        samples += 1;
+        pending += 1;
+        if pending == 10_000 {
+            app.commit()?;
+            app = db.appender();
+            pending = 0;
+        }
+    }
+    app.commit()?;
+    Ok((series, samples))
+}
+
+fn parse_series(p: &str) -> Option<Vec<(String, String)>> {
+    let (name, rest) = match p.find('{') {
+        Some(i) => (&p[..i], &p[i + 1..p.len().checked_sub(1)?]),
+        None => (p, ""),
+    };
+    let mut out = vec![("__name__".to_string(), name.to_string())];
+    let mut s = rest;
+    while !s.is_empty() {
+        let eq = s.find("=\"")?;
+        let lname = s[..eq].to_string();
+        s = &s[eq + 2..];
+        let mut val = String::new();
+        let mut chars = s.char_indices();
+        let end = loop {
+            let (i, c) = chars.next()?;
+            match c {
+                '\\' => match chars.next()?.1 {
+                    'n' => val.push('\n'),
+                    c => val.push(c),
+                },
+                '"' => break i,
+                c => val.push(c),
+            }
+        };
+        out.push((lname, val));
+        s = s[end + 1..].trim_start_matches(',');
+    }
+    Some(out)
+}

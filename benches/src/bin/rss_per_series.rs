@@ -16,6 +16,14 @@ struct Args {
     samples: usize,
     #[arg(long, default_value = "/tmp/ember-rss")]
     dir: std::path::PathBuf,
+    /// Load this OpenMetrics export of the shared benchmark dataset (`loadgen openmetrics`) instead of the
+    /// synthetic series; `--series`/`--samples` are then ignored.
+    #[arg(long)]
+    openmetrics: Option<std::path::PathBuf>,
+    /// With --openmetrics: add constant labels until every series has this many (the 1 KiB target is for
+    /// 10 labels; the dataset's series have 3 to 6).
+    #[arg(long, default_value_t = 0)]
+    pad_labels: usize,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,6 +38,17 @@ fn main() -> anyhow::Result<()> {
     )?;
     let before = ember_benches::rss_bytes();
     let started = Instant::now();
+    if let Some(path) = &args.openmetrics {
+        let (series, samples) = ember_benches::load_openmetrics(&db, path, args.pad_labels)?;
+        return report(
+            &db,
+            before,
+            started,
+            series,
+            samples as usize / series.max(1),
+            &args.dir,
+        );
+    }
     let mut refs = Vec::with_capacity(args.series);
     let mut shapes: Vec<Shape> = (0..args.series).map(Shape::new).collect();
     let t0 = 1_700_000_000_000i64;
@@ -56,16 +75,27 @@ fn main() -> anyhow::Result<()> {
         }
         app.commit()?;
     }
+    report(&db, before, started, args.series, args.samples, &args.dir)
+}
+
+fn report(
+    db: &Db,
+    before: u64,
+    started: Instant,
+    series: usize,
+    samples: usize,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
     let after = ember_benches::rss_bytes();
     let stats = db.stats();
     let m = stats.memory;
-    let n = args.series as f64;
+    let n = series as f64;
     println!(
         "{{\"series\":{},\"samples_per_series\":{},\"rss_before\":{},\"rss_after\":{},\"rss_per_series\":{:.0},\
          \"head_bytes_per_series\":{:.0},\"symbols\":{:.0},\"postings\":{:.0},\"series_maps\":{:.0},\"series_structs\":{:.0},\
          \"chunks\":{:.0},\"ingest_s\":{:.2}}}",
-        args.series,
-        args.samples,
+        series,
+        samples,
         before,
         after,
         (after.saturating_sub(before)) as f64 / n,
@@ -77,8 +107,8 @@ fn main() -> anyhow::Result<()> {
         m.chunks as f64 / n,
         started.elapsed().as_secs_f64()
     );
-    db.close()?;
-    let _ = std::fs::remove_dir_all(&args.dir);
+    db.clone().close()?;
+    let _ = std::fs::remove_dir_all(dir);
     Ok(())
 }
 

@@ -63,6 +63,9 @@ impl BitWriter {
             // Completes the accumulator; `rest` (0..=63) bits of `v` carry over.
             let rest = n - free;
             let word = self.acc | (v >> rest);
+            if self.bytes.capacity() - self.bytes.len() < 8 {
+                self.grow();
+            }
             self.bytes.extend_from_slice(&word.to_be_bytes());
             self.acc = if rest == 0 { 0 } else { v << (64 - rest) };
             self.pending = rest;
@@ -70,6 +73,15 @@ impl BitWriter {
     }
 
     /// Writes one bit.
+    /// Grows by a quarter (at least 32 bytes) instead of doubling: an open head chunk lives for hours, and
+    /// with doubling a chunk of 300 bytes would hold 512, which is most of a series' memory budget. The
+    /// extra reallocations (about 7 per 120-sample chunk) cost nothing measurable.
+    #[cold]
+    fn grow(&mut self) {
+        let extra = (self.bytes.len() / 4).max(32);
+        self.bytes.reserve_exact(extra);
+    }
+
     #[cfg(test)]
     pub(crate) fn write_bit(&mut self, bit: bool) {
         self.write_bits(u64::from(bit), 1);
@@ -89,6 +101,11 @@ impl BitWriter {
     }
 
     /// Total length in bytes once the pending bits are padded to a byte boundary.
+    #[inline]
+    pub(crate) fn capacity(&self) -> usize {
+        self.bytes.capacity()
+    }
+
     #[inline]
     pub(crate) fn len_bytes(&self) -> usize {
         self.bytes.len() + self.pending.div_ceil(8) as usize

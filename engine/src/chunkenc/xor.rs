@@ -24,7 +24,8 @@ pub const ENCODING_XOR: u8 = 1;
 const LEADING_UNSET: u8 = 0xff;
 
 /// Initial capacity of a new chunk's byte vector (as Prometheus allocates).
-const INITIAL_CAPACITY: usize = 128;
+/// Small on purpose: half of real series are constant and their chunks stay under 64 bytes.
+const INITIAL_CAPACITY: usize = 32;
 
 const ERR_SHORT: &str = "chunk shorter than its 2-byte header";
 const ERR_TRUNCATED: &str = "chunk data ends before the header's sample count";
@@ -205,6 +206,24 @@ impl XorAppender {
             self.w.write_bits(head, 13);
             self.w.write_bits(bits, sig);
         }
+    }
+
+    /// Heap bytes reserved for the chunk (at least [`Self::size_bytes`]).
+    #[inline]
+    pub fn capacity_bytes(&self) -> usize {
+        self.w.capacity()
+    }
+
+    /// Timestamp of the newest sample (meaningless while the chunk is empty).
+    #[inline]
+    pub fn last_t(&self) -> i64 {
+        self.t
+    }
+
+    /// Value of the newest sample, bit-exact (meaningless while the chunk is empty).
+    #[inline]
+    pub fn last_v(&self) -> f64 {
+        f64::from_bits(self.v)
     }
 
     /// Number of samples in the chunk.

@@ -276,7 +276,7 @@ impl Head {
             let map = stripe.read();
             m.series_maps += map.capacity() * (std::mem::size_of::<(u64, Arc<SeriesCell>)>() + 1);
             for cell in map.values() {
-                m.series += std::mem::size_of::<SeriesCell>() + 16 + cell.labels.len() * 4;
+                m.series += std::mem::size_of::<SeriesCell>() + 16 + cell.labels.len();
                 m.chunks += cell.state.lock().chunk_bytes();
             }
         }

@@ -31,8 +31,8 @@ pub(crate) struct ChunkOpts {
 /// creation, so they sit outside the lock and lookups by label set need no series lock.
 pub(crate) struct SeriesCell {
     pub(crate) r: SeriesRef,
-    /// Interned `[name, value, name, value, …]`, sorted by name.
-    pub(crate) labels: Box<[u32]>,
+    /// Interned `[name, value, name, value, …]` ids as varints, sorted by name.
+    pub(crate) labels: Box<[u8]>,
     pub(crate) state: Mutex<MemSeries>,
 }
 
@@ -44,23 +44,27 @@ pub(crate) struct ClosedChunk {
     pub(crate) data: Arc<[u8]>,
 }
 
+/// The chunk being appended to; its newest sample (time and value) lives in the encoder state.
 pub(crate) struct OpenChunk {
     pub(crate) app: XorAppender,
     pub(crate) min_t: i64,
-    pub(crate) max_t: i64,
+}
+
+impl OpenChunk {
+    pub(crate) fn max_t(&self) -> i64 {
+        self.app.last_t()
+    }
 }
 
 /// The mutable part of a series.
 pub(crate) struct MemSeries {
     pub(crate) closed: Vec<ClosedChunk>,
+    /// Present from the first sample on; only truncation removes it (and then the series is empty).
     pub(crate) open: Option<OpenChunk>,
     /// Timestamp at which the open chunk is cut, as predicted by Prometheus' rule.
     next_at: i64,
-    /// The newest committed sample; `i64::MIN` when the series has none.
-    pub(crate) last_t: i64,
-    pub(crate) last_v: f64,
-    /// The newest sample accepted by an appender but not yet committed (equal to `last_*` when none), so that
-    /// samples later in the same batch are checked against it.
+    /// The newest sample accepted by an appender, committed or not (`i64::MIN` when none), so that samples
+    /// later in the same batch are checked against it. The newest committed sample is the open chunk's.
     pending_t: i64,
     pending_v: f64,
     /// Whether a series record for this series is in the WAL.
@@ -81,32 +85,37 @@ impl MemSeries {
             closed: Vec::new(),
             open: None,
             next_at: i64::MIN,
-            last_t: i64::MIN,
-            last_v: 0.0,
             pending_t: i64::MIN,
             pending_v: 0.0,
             logged,
         }
     }
 
+    /// The newest committed sample.
+    pub(crate) fn last(&self) -> Option<(i64, f64)> {
+        self.open.as_ref().map(|c| (c.app.last_t(), c.app.last_v()))
+    }
+
     /// Checks a sample against the newest committed or pending one, the rule Prometheus applies in
     /// `memSeries.appendable`: newer is fine, the same timestamp with bit-identical value is a harmless
     /// duplicate, anything else is refused.
     pub(crate) fn check(&self, t: i64, v: f64) -> Result<Appended> {
-        let (lt, lv) = (self.pending_t, self.pending_v);
-        if lt == i64::MIN && self.open.is_none() && self.closed.is_empty() {
-            return Ok(Appended::Sample);
-        }
-        if t > lt {
-            Ok(Appended::Sample)
-        } else if t == lt {
-            if lv.to_bits() == v.to_bits() {
-                Ok(Appended::Duplicate)
-            } else {
-                Err(Error::DuplicateSampleForTimestamp { t })
-            }
+        let newest = if self.pending_t != i64::MIN {
+            Some((self.pending_t, self.pending_v))
         } else {
-            Err(Error::OutOfOrderSample { t, last: lt })
+            self.last()
+        };
+        match newest {
+            None => Ok(Appended::Sample),
+            Some((lt, _)) if t > lt => Ok(Appended::Sample),
+            Some((lt, lv)) if t == lt => {
+                if lv.to_bits() == v.to_bits() {
+                    Ok(Appended::Duplicate)
+                } else {
+                    Err(Error::DuplicateSampleForTimestamp { t })
+                }
+            }
+            Some((lt, _)) => Err(Error::OutOfOrderSample { t, last: lt }),
         }
     }
 
@@ -118,26 +127,22 @@ impl MemSeries {
 
     /// Forgets pending samples (appender rollback).
     pub(crate) fn clear_pending(&mut self) {
-        self.pending_t = self.last_t;
-        self.pending_v = self.last_v;
+        (self.pending_t, self.pending_v) = self.last().unwrap_or((i64::MIN, 0.0));
     }
 
     /// Appends a committed sample, cutting a new chunk where Prometheus would. Returns an error (and stores
     /// nothing) if the sample is not newer than the newest committed one; this happens only when two
     /// appenders raced on the same series, or on WAL replay of out-of-order data.
     pub(crate) fn append(&mut self, t: i64, v: f64, o: ChunkOpts) -> Result<Appended> {
-        if self.last_t != i64::MIN || self.open.is_some() {
-            if t == self.last_t && v.to_bits() == self.last_v.to_bits() {
+        if let Some((last_t, last_v)) = self.last() {
+            if t == last_t && v.to_bits() == last_v.to_bits() {
                 return Ok(Appended::Duplicate);
             }
-            if t == self.last_t {
+            if t == last_t {
                 return Err(Error::DuplicateSampleForTimestamp { t });
             }
-            if t < self.last_t {
-                return Err(Error::OutOfOrderSample {
-                    t,
-                    last: self.last_t,
-                });
+            if t < last_t {
+                return Err(Error::OutOfOrderSample { t, last: last_t });
             }
         }
         let cut = match &self.open {
@@ -150,7 +155,8 @@ impl MemSeries {
                     // At a quarter of the target, predict an end time that spreads the rest of the chunk
                     // range evenly over chunks of about `samples_per_chunk` samples.
                     if n == o.samples_per_chunk / 4 {
-                        self.next_at = compute_chunk_end_time(c.min_t, c.max_t, self.next_at, 4.0);
+                        self.next_at =
+                            compute_chunk_end_time(c.min_t, c.max_t(), self.next_at, 4.0);
                     }
                     t >= self.next_at || n >= o.samples_per_chunk.saturating_mul(2)
                 }
@@ -164,9 +170,6 @@ impl MemSeries {
             .as_mut()
             .expect("an open chunk exists after cutting");
         c.app.append(t, v);
-        c.max_t = t;
-        self.last_t = t;
-        self.last_v = v;
         if self.pending_t < t {
             self.pending_t = t;
             self.pending_v = v;
@@ -178,16 +181,21 @@ impl MemSeries {
         if let Some(old) = self.open.take()
             && old.app.num_samples() > 0
         {
+            let max_t = old.max_t();
+            // Exactly sized, shared with queriers without copying.
+            let data: Arc<[u8]> = Arc::from(old.app.into_bytes());
+            // A series gains a closed chunk every ~30 minutes; growing the list one slot at a time keeps
+            // the 32-byte entries from being allocated four at a time.
+            self.closed.reserve_exact(1);
             self.closed.push(ClosedChunk {
                 min_t: old.min_t,
-                max_t: old.max_t,
-                data: Arc::from(old.app.into_bytes()),
+                max_t,
+                data,
             });
         }
         self.open = Some(OpenChunk {
             app: XorAppender::new(),
             min_t: t,
-            max_t: t,
         });
         self.next_at = range_for_timestamp(t, chunk_range);
     }
@@ -203,12 +211,12 @@ impl MemSeries {
             .collect();
         if let Some(c) = &self.open
             && c.app.num_samples() > 0
-            && c.max_t >= mint
+            && c.max_t() >= mint
             && c.min_t <= maxt
         {
             out.push(ClosedChunk {
                 min_t: c.min_t,
-                max_t: c.max_t,
+                max_t: c.max_t(),
                 data: Arc::from(c.app.to_bytes()),
             });
         }
@@ -227,16 +235,22 @@ impl MemSeries {
         let before = self.closed.len();
         self.closed.retain(|c| c.max_t >= mint);
         let mut removed = before - self.closed.len();
-        if self.open.as_ref().is_some_and(|c| c.max_t < mint) {
+        if let Some(max_t) = self.open.as_ref().map(OpenChunk::max_t)
+            && max_t < mint
+        {
             self.open = None;
             removed += 1;
+            // Nothing committed is left; a pending sample newer than the dropped ones still counts.
+            if self.pending_t <= max_t {
+                self.pending_t = i64::MIN;
+            }
         }
         removed
     }
 
     /// True when the series holds no samples and no appender holds a pending one.
     pub(crate) fn is_empty(&self) -> bool {
-        self.closed.is_empty() && self.open.is_none() && self.pending_t == self.last_t
+        self.closed.is_empty() && self.open.is_none() && self.pending_t == i64::MIN
     }
 
     /// Approximate heap bytes of the chunks.
@@ -244,7 +258,7 @@ impl MemSeries {
         let closed: usize = self.closed.iter().map(|c| c.data.len() + 16).sum();
         closed
             + self.closed.capacity() * std::mem::size_of::<ClosedChunk>()
-            + self.open.as_ref().map_or(0, |c| c.app.size_bytes())
+            + self.open.as_ref().map_or(0, |c| c.app.capacity_bytes())
     }
 }
 
@@ -372,6 +386,20 @@ mod tests {
         assert_eq!(
             compute_chunk_end_time(0, 7_000_000, 7_200_000, 4.0),
             7_200_000
+        );
+    }
+}
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn print_sizes() {
+        eprintln!(
+            "SeriesCell {} MemSeries {} OpenChunk {} XorAppender {} ClosedChunk {}",
+            std::mem::size_of::<super::SeriesCell>(),
+            std::mem::size_of::<super::MemSeries>(),
+            std::mem::size_of::<super::OpenChunk>(),
+            std::mem::size_of::<crate::chunkenc::XorAppender>(),
+            std::mem::size_of::<super::ClosedChunk>()
         );
     }
 }
