@@ -85,20 +85,21 @@ pub fn load_openmetrics(
             "NaN" => f64::NAN,
             v => v.parse()?,
         };
-        if p != prefix || cur.is_none() {
-            prefix.clear();
-            prefix.push_str(p);
-            let mut labels = parse_series(p).ok_or_else(bad)?;
-            let mut k = 0;
-            while labels.len() < pad_labels {
-                labels.push((format!("pad{k}"), format!("value-{k}")));
-                k += 1;
+        match cur {
+            Some(r) if p == prefix => app.append_ref(r, t, v)?,
+            _ => {
+                prefix.clear();
+                prefix.push_str(p);
+                let mut labels = parse_series(p).ok_or_else(bad)?;
+                let mut k = 0;
+                while labels.len() < pad_labels {
+                    labels.push((format!("pad{k}"), format!("value-{k}")));
+                    k += 1;
+                }
+                let l = Labels::from_pairs(labels)?;
+                cur = Some(app.append(&l, t, v)?);
+                series += 1;
             }
-            let l = Labels::from_pairs(labels)?;
-            cur = Some(app.append(&l, t, v)?);
-            series += 1;
-        } else {
-            app.append_ref(cur.unwrap(), t, v)?;
         }
         samples += 1;
         pending += 1;
