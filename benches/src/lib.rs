@@ -38,6 +38,15 @@ pub fn rss_bytes() -> u64 {
     pages * page
 }
 
+/// User plus system CPU time of this process so far, in seconds.
+pub fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the struct we pass and has no other preconditions.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
 /// Reads a file of JSON objects, one label set per line (the format `promtool tsdb bench write` takes
 /// and `loadgen series-json` writes).
 pub fn read_series_json(path: &std::path::Path, limit: usize) -> anyhow::Result<Vec<Labels>> {

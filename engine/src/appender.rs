@@ -14,7 +14,10 @@ use ember_wal::record::{self, RefSample, RefSeries};
 
 use crate::db::DbInner;
 use crate::error::{Error, Result};
+use crate::head::IdentityHasher;
 use crate::head::series::{Appended, SeriesCell};
+
+type IdSet = std::collections::HashSet<SeriesRef, std::hash::BuildHasherDefault<IdentityHasher>>;
 
 struct Pending {
     cell: Arc<SeriesCell>,
@@ -29,6 +32,8 @@ pub struct Appender {
     samples: Vec<Pending>,
     /// Series whose series record is not yet in the WAL, to be logged with this batch.
     unlogged: Vec<Arc<SeriesCell>>,
+    /// Refs in `unlogged`, so a batch creating many series stays linear.
+    unlogged_refs: IdSet,
     min_valid: i64,
     buf_series: Vec<u8>,
     buf_samples: Vec<u8>,
@@ -42,6 +47,7 @@ impl Appender {
             db,
             samples: Vec::new(),
             unlogged: Vec::new(),
+            unlogged_refs: IdSet::default(),
             min_valid,
             buf_series: Vec::new(),
             buf_samples: Vec::new(),
@@ -95,7 +101,7 @@ impl Appender {
                 Appended::Duplicate => return Ok(()),
                 Appended::Sample => s.set_pending(t, v),
             }
-            if !s.logged && !self.unlogged.iter().any(|c| c.r == cell.r) {
+            if !s.logged && self.unlogged_refs.insert(cell.r) {
                 self.unlogged.push(cell.clone());
             }
         }
@@ -120,6 +126,7 @@ impl Appender {
         for cell in self.unlogged.drain(..) {
             cell.state.lock().logged = true;
         }
+        self.unlogged_refs.clear();
         let head = &self.db.head;
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
         let mut appended = 0u64;
@@ -190,6 +197,7 @@ impl Appender {
             p.cell.state.lock().clear_pending();
         }
         self.unlogged.clear();
+        self.unlogged_refs.clear();
     }
 }
 

@@ -25,6 +25,9 @@ struct Args {
     /// WAL sync: `never` (what Prometheus does on commit), `every-commit`, or milliseconds between fsyncs.
     #[arg(long, default_value = "never")]
     sync: String,
+    /// After writing, reopen the directory and report WAL replay speed.
+    #[arg(long)]
+    replay: bool,
 }
 
 const TIME_DELTA: i64 = 30_000;
@@ -72,6 +75,21 @@ fn main() -> anyhow::Result<()> {
         ember_benches::rss_bytes() >> 20
     );
     db.close()?;
+    if args.replay {
+        // Reopen: replays the WAL just written. CPU time from getrusage gives the per-core rate.
+        let cpu0 = ember_benches::cpu_seconds();
+        let started = Instant::now();
+        let db = Db::open(&args.out, Options::default())?;
+        let wall = started.elapsed().as_secs_f64();
+        let cpu = ember_benches::cpu_seconds() - cpu0;
+        let n = db.replay_stats().samples;
+        println!(
+            " > replay: {n} samples in {wall:.3} s wall, {cpu:.3} s CPU: {:.0} samples/s, {:.0} samples per CPU-second",
+            n as f64 / wall,
+            n as f64 / cpu
+        );
+        db.close()?;
+    }
     Ok(())
 }
 
