@@ -50,6 +50,21 @@ impl Series {
     pub fn num_chunks(&self) -> usize {
         self.chunks.len()
     }
+
+    /// The time span `(min_t, max_t)` and sample count of each chunk, oldest first (for tools and tests
+    /// that check where chunks were cut).
+    pub fn chunk_spans(&self) -> Vec<(i64, i64, u16)> {
+        self.chunks
+            .iter()
+            .map(|c| {
+                (
+                    c.min_t,
+                    c.max_t,
+                    XorIterator::new(&c.data).map_or(0, |it| it.num_samples()),
+                )
+            })
+            .collect()
+    }
 }
 
 impl std::fmt::Debug for Series {
