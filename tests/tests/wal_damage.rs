@@ -170,3 +170,82 @@ fn flipped_byte_in_an_older_segment_is_named_and_repair_keeps_the_prefix() {
     let db = Db::open(dir.path(), opts()).unwrap();
     assert_eq!(batches(&db).len() as i64, n);
 }
+
+#[test]
+fn a_wal_reusing_one_ref_for_two_label_sets_keeps_both_series_consistent() {
+    use ember_wal::record::{self, RefSample, RefSeries};
+    use ember_wal::{Wal, WalOptions};
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let wal = Wal::open(&dir.path().join("wal"), WalOptions::default()).unwrap();
+        let a = Labels::from_pairs([("__name__", "a")]).unwrap();
+        let b = Labels::from_pairs([("__name__", "b")]).unwrap();
+        let mut buf = Vec::new();
+        record::encode_series(&[RefSeries { r: 7, labels: a }], &mut buf);
+        wal.log(&[&buf]).unwrap();
+        buf.clear();
+        record::encode_samples(
+            &[RefSample {
+                r: 7,
+                t: 1000,
+                v: 1.0,
+            }],
+            &mut buf,
+        );
+        wal.log(&[&buf]).unwrap();
+        buf.clear();
+        // Ref 7 again, now for another label set, and a ref at the very top of the range.
+        record::encode_series(
+            &[
+                RefSeries { r: 7, labels: b },
+                RefSeries {
+                    r: u64::MAX,
+                    labels: Labels::from_pairs([("__name__", "c")]).unwrap(),
+                },
+            ],
+            &mut buf,
+        );
+        wal.log(&[&buf]).unwrap();
+        buf.clear();
+        record::encode_samples(
+            &[
+                RefSample {
+                    r: 7,
+                    t: 2000,
+                    v: 2.0,
+                },
+                RefSample {
+                    r: u64::MAX,
+                    t: 3000,
+                    v: 3.0,
+                },
+            ],
+            &mut buf,
+        );
+        wal.log(&[&buf]).unwrap();
+        wal.close().unwrap();
+    }
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let got: Vec<(String, Vec<(i64, f64)>)> = db
+        .querier(i64::MIN, i64::MAX)
+        .select(&[])
+        .into_iter()
+        .map(|s| (s.labels().to_string(), s.samples().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("a{}".to_string(), vec![(1000, 1.0)]),
+            ("b{}".to_string(), vec![(2000, 2.0)]),
+            ("c{}".to_string(), vec![(3000, 3.0)]),
+        ]
+    );
+    // New series created after replay never collide with replayed refs.
+    let mut app = db.appender();
+    let r = app
+        .append(&Labels::from_pairs([("__name__", "d")]).unwrap(), 4000, 4.0)
+        .unwrap();
+    app.commit().unwrap();
+    assert_eq!(db.stats().num_series, 4);
+    assert!(r != 7 && r != u64::MAX);
+}

@@ -142,11 +142,13 @@ impl Head {
             return (s, false);
         }
         let r = match want_ref {
-            Some(r) => {
+            // A damaged or foreign WAL may define two label sets under one ref; the second gets a fresh
+            // ref (replay maps the WAL ref to it) rather than replacing the first in the maps.
+            Some(r) if !self.contains(r) && r != 0 && r != u64::MAX => {
                 self.next_ref.fetch_max(r + 1, Ordering::Relaxed);
                 r
             }
-            None => self.next_ref.fetch_add(1, Ordering::Relaxed),
+            _ => self.next_ref.fetch_add(1, Ordering::Relaxed),
         };
         let cell = Arc::new(SeriesCell {
             r,
