@@ -1,0 +1,1 @@
+//! The PromQL syntax tree (filled by the parser work).

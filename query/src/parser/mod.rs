@@ -1,0 +1,1 @@
+//! PromQL lexer and parser (in progress).

@@ -1,0 +1,1 @@
+//! Runner for promqltest-format test scripts (in progress).
