@@ -26,7 +26,7 @@ STEPS=$(cd "$SHARED" && "$LOADGEN_TARGET/release/loadgen" info | jq '.steps')
 echo "series=$N scrapes=$STEPS runs=$RUNS ember_sync=$SYNC"
 for r in $(seq 1 "$RUNS"); do
   rm -rf "$WORK/p" "$WORK/e"
-  p=$(promtool tsdb bench write --out="$WORK/p" --metrics="$N" --scrapes="$STEPS" "$WORK/series.json" | grep -o 'samples/sec: [0-9.e+]*' | awk '{print $2}')
+  p=$(promtool tsdb bench write --out="$WORK/p" --metrics="$N" --scrapes="$STEPS" "$WORK/series.json" 2>/dev/null | grep -o 'samples/sec: [0-9.e+]*' | awk '{print $2}')
   e=$("$CARGO_TARGET_DIR/release/bench_write" "$WORK/series.json" --metrics "$N" --scrapes "$STEPS" --out "$WORK/e" --sync "$SYNC" --replay)
   es=$(grep -o 'samples/sec: [0-9.e+]*' <<< "$e" | awk '{print $2}')
   rp=$(grep -o '[0-9]* samples per CPU-second' <<< "$e" | awk '{print $1}')
