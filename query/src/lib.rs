@@ -4,6 +4,7 @@
 //! ties them to a `Db` arrives with the rest of issue 4.
 
 pub mod ast;
+pub mod engine;
 pub mod functions;
 pub mod parser;
 pub mod promqltest;

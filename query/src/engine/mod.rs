@@ -1,0 +1,1 @@
+//! The PromQL evaluator over an Ember `Db` (in progress).
