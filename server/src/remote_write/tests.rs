@@ -9,7 +9,10 @@ fn label(n: &str, v: &str) -> Label {
     }
 }
 
-fn v1(series: Vec<(Vec<Label>, Vec<(i64, f64)>)>) -> Vec<u8> {
+/// A series as a test writes it: labels in wire order, and (timestamp, value) samples.
+type WireSeries = (Vec<Label>, Vec<(i64, f64)>);
+
+fn v1(series: Vec<WireSeries>) -> Vec<u8> {
     WriteRequest {
         timeseries: series
             .into_iter()
