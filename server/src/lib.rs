@@ -1,4 +1,5 @@
 //! The `ember` server as a library, so tests and fuzz targets reach its pieces: the remote-write protocol
-//! layer (`remote_write`). The HTTP API, scraping and self-metrics join it as issue 5 progresses.
+//! layer (`remote_write`) and the HTTP surface (`http`). The query API, scraping and self-metrics join it as issue 5 progresses.
 
+pub mod http;
 pub mod remote_write;

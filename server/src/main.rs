@@ -1,10 +1,17 @@
-//! The `ember` binary. Run alone it will start the Prometheus-compatible server (not built yet: the HTTP
-//! API, scraping and remote write come with later work); its subcommands hold the tools.
+//! The `ember` binary. Alone it runs the server: binds the listen address at once (answering `/-/healthy`,
+//! and `/-/ready` with 503 while the WAL replays), opens the data directory, then serves until SIGTERM or
+//! SIGINT, when it stops taking requests, flushes and closes the WAL. Its subcommands hold the tools.
+//!
+//! Built so far: health/readiness, the remote-write receiver (1.0 and 2.0) and `/metrics`. The query API,
+//! scraping from `prometheus.yml` and the rest of issue 5 are not built yet.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use ember_server::http::{AppState, router};
+use ember_server::remote_write::Limits;
 
 #[derive(Parser)]
 #[command(
@@ -13,9 +20,21 @@ use clap::{Parser, Subcommand};
     about = "Ember: a Prometheus-compatible time-series database"
 )]
 struct Cli {
+    /// Address to listen on for the HTTP API (as Prometheus' --web.listen-address; loopback by default).
+    #[arg(long = "web.listen-address", default_value = "127.0.0.1:9090")]
+    listen_address: SocketAddr,
     /// Base path for metrics storage (as Prometheus' --storage.tsdb.path).
     #[arg(long = "storage.tsdb.path", default_value = "data")]
     storage_path: PathBuf,
+    /// Accept remote-write requests at /api/v1/write (as Prometheus' flag of the same name).
+    #[arg(long = "web.enable-remote-write-receiver")]
+    remote_write_receiver: bool,
+    /// Largest remote-write body accepted, in bytes (compressed).
+    #[arg(long = "web.remote-write.max-body-bytes", default_value_t = 32 << 20)]
+    max_body_bytes: usize,
+    /// Largest remote-write body accepted after snappy decompression, in bytes.
+    #[arg(long = "web.remote-write.max-decompressed-bytes", default_value_t = 256 << 20)]
+    max_decompressed_bytes: usize,
     #[command(subcommand)]
     cmd: Option<Cmd>,
 }
@@ -43,18 +62,62 @@ enum TsdbCmd {
 }
 
 fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     match cli.cmd {
-        None => {
-            eprintln!(
-                "ember: the HTTP server is not built yet; opening {} to check the storage instead",
-                cli.storage_path.display()
-            );
-            stats(&cli.storage_path, false)
-        }
         Some(Cmd::Tsdb {
             cmd: TsdbCmd::Stats { dir, repair },
         }) => stats(&dir, repair),
+        None => serve(cli),
+    }
+}
+
+fn serve(cli: Cli) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let limits = Limits {
+            max_body_bytes: cli.max_body_bytes,
+            max_decompressed_bytes: cli.max_decompressed_bytes,
+        };
+        let state = AppState::new(cli.remote_write_receiver, limits);
+        let listener = tokio::net::TcpListener::bind(cli.listen_address)
+            .await
+            .with_context(|| format!("binding {}", cli.listen_address))?;
+        tracing::info!(address = %cli.listen_address, "listening");
+        let server = tokio::spawn(
+            axum::serve(listener, router(state.clone()))
+                .with_graceful_shutdown(shutdown_signal())
+                .into_future(),
+        );
+        let dir = cli.storage_path.clone();
+        let db =
+            tokio::task::spawn_blocking(move || ember::Db::open(&dir, ember::Options::default()))
+                .await?
+                .with_context(|| format!("opening {}", cli.storage_path.display()))?;
+        tracing::info!(stats = ?db.replay_stats(), "storage ready");
+        state.set_db(db);
+        server.await??;
+        tracing::info!("shutting down: closing the WAL");
+        if let Some(db) = state.db() {
+            db.clone().close()?;
+        }
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 

@@ -1,0 +1,259 @@
+//! The HTTP surface of the server: health and readiness, the remote-write receiver and the self-metrics
+//! endpoint. The Prometheus query API joins it once PromQL lands (issue 4).
+//!
+//! Owns status codes, headers and bodies; decoding and storage rules live in [`crate::remote_write`] and
+//! `ember`. CPU-bound work (decompression, decoding, appending) runs on the blocking pool so a large
+//! request never stalls the async executor.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use ember::Db;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::remote_write::{self, Limits, Protocol, WriteError};
+
+/// Shared state of all handlers.
+pub struct AppState {
+    db: std::sync::OnceLock<Db>,
+    ready: AtomicBool,
+    remote_write_enabled: bool,
+    limits: Limits,
+    metrics: Metrics,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabel {
+    code: String,
+}
+
+struct Metrics {
+    registry: Registry,
+    head_series: Gauge,
+    samples_appended: Counter,
+    samples_appended_seen: AtomicU64,
+    rw_requests: Family<CodeLabel, Counter>,
+    rw_samples: Counter,
+    rw_rejected: Counter,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::default();
+        let build: Family<Vec<(String, String)>, Gauge> = Family::default();
+        build
+            .get_or_create(&vec![("version".into(), env!("CARGO_PKG_VERSION").into())])
+            .set(1);
+        registry.register("ember_build_info", "Ember's version; always 1", build);
+        let head_series = Gauge::default();
+        registry.register(
+            "prometheus_tsdb_head_series",
+            "Total number of series in the head block",
+            head_series.clone(),
+        );
+        let samples_appended = Counter::default();
+        registry.register(
+            "prometheus_tsdb_head_samples_appended",
+            "Total number of appended samples",
+            samples_appended.clone(),
+        );
+        let rw_requests = Family::<CodeLabel, Counter>::default();
+        registry.register(
+            "ember_remote_write_requests",
+            "Remote-write requests received, by HTTP status",
+            rw_requests.clone(),
+        );
+        let rw_samples = Counter::default();
+        registry.register(
+            "ember_remote_write_samples_written",
+            "Samples written through remote write",
+            rw_samples.clone(),
+        );
+        let rw_rejected = Counter::default();
+        registry.register(
+            "ember_remote_write_samples_rejected",
+            "Samples refused through remote write (invalid series, out of order, duplicate, out of bounds)",
+            rw_rejected.clone(),
+        );
+        Metrics {
+            registry,
+            head_series,
+            samples_appended,
+            samples_appended_seen: AtomicU64::new(0),
+            rw_requests,
+            rw_samples,
+            rw_rejected,
+        }
+    }
+}
+
+impl AppState {
+    pub fn new(remote_write_enabled: bool, limits: Limits) -> Arc<Self> {
+        Arc::new(AppState {
+            db: std::sync::OnceLock::new(),
+            ready: AtomicBool::new(false),
+            remote_write_enabled,
+            limits,
+            metrics: Metrics::new(),
+        })
+    }
+
+    /// Hands over the opened database and marks the server ready.
+    pub fn set_db(&self, db: Db) {
+        let _ = self.db.set(db);
+        self.ready.store(true, Ordering::Release);
+    }
+
+    pub fn db(&self) -> Option<&Db> {
+        self.db.get()
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.limits.max_body_bytes;
+    Router::new()
+        .route("/-/healthy", get(|| async { "Ember is Healthy.\n" }))
+        .route("/-/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route(
+            "/api/v1/write",
+            post(write).layer(DefaultBodyLimit::max(limit)),
+        )
+        .with_state(state)
+}
+
+async fn ready(State(st): State<Arc<AppState>>) -> Response {
+    if st.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "Ember is Ready.\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n").into_response()
+    }
+}
+
+async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    let m = &st.metrics;
+    if let Some(db) = st.db() {
+        let s = db.stats();
+        m.head_series.set(s.num_series as i64);
+        let prev = m
+            .samples_appended_seen
+            .swap(s.samples_appended, Ordering::AcqRel);
+        m.samples_appended
+            .inc_by(s.samples_appended.saturating_sub(prev));
+    }
+    let mut out = String::new();
+    if prometheus_client::encoding::text::encode(&mut out, &m.registry).is_err() {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "encoding metrics failed\n",
+        )
+            .into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
+
+async fn write(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let resp = write_inner(&st, &headers, body).await;
+    st.metrics
+        .rw_requests
+        .get_or_create(&CodeLabel {
+            code: resp.status().as_u16().to_string(),
+        })
+        .inc();
+    resp
+}
+
+async fn write_inner(st: &Arc<AppState>, headers: &HeaderMap, body: Bytes) -> Response {
+    if !st.remote_write_enabled {
+        return (
+            StatusCode::NOT_FOUND,
+            "remote write receiver needs to be enabled with --web.enable-remote-write-receiver\n",
+        )
+            .into_response();
+    }
+    let Some(db) = st.db().cloned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable: WAL replay in progress\n",
+        )
+            .into_response();
+    };
+    let h = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let protocol =
+        match remote_write::negotiate(h(header::CONTENT_TYPE), h(header::CONTENT_ENCODING)) {
+            Ok(p) => p,
+            Err(e) => return error_response(&e),
+        };
+    let limits = st.limits;
+    let work = tokio::task::spawn_blocking(move || {
+        let raw = remote_write::decompress(&body, &limits)?;
+        let series = remote_write::decode(protocol, &raw)?;
+        remote_write::apply(&db, series)
+    })
+    .await;
+    let outcome = match work {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => return error_response(&e),
+        Err(e) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("internal error: {e}\n"),
+            )
+                .into_response();
+        }
+    };
+    st.metrics.rw_samples.inc_by(outcome.samples_written);
+    st.metrics.rw_rejected.inc_by(outcome.samples_rejected);
+    let mut resp = if outcome.has_rejections() {
+        (StatusCode::BAD_REQUEST, outcome.message() + "\n").into_response()
+    } else {
+        StatusCode::NO_CONTENT.into_response()
+    };
+    if protocol == Protocol::V2 {
+        let hs = resp.headers_mut();
+        hs.insert(
+            "X-Prometheus-Remote-Write-Samples-Written",
+            HeaderValue::from(outcome.samples_written),
+        );
+        hs.insert(
+            "X-Prometheus-Remote-Write-Histograms-Written",
+            HeaderValue::from(0u64),
+        );
+        hs.insert(
+            "X-Prometheus-Remote-Write-Exemplars-Written",
+            HeaderValue::from(0u64),
+        );
+    }
+    resp
+}
+
+fn error_response(e: &WriteError) -> Response {
+    let code = match e {
+        WriteError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        WriteError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        WriteError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        WriteError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (code, format!("{e}\n")).into_response()
+}

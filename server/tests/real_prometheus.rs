@@ -1,0 +1,227 @@
+//! Ember next to a real Prometheus (Debian's `prometheus`, installed by `.ci/run`), both on 127.0.0.1:
+//! Prometheus scrapes itself and Ember every second and remote-writes everything into Ember. After both are
+//! stopped gracefully (Prometheus flushes its remote-write queue on shutdown), every series and every
+//! sample that Prometheus' own API returns for the last minute is in Ember's data directory, bit for bit.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn get(url: &str) -> Option<(u16, String)> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(5)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent.get(url).call().ok()?;
+    let code = r.status().as_u16();
+    Some((code, r.body_mut().read_to_string().ok()?))
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out after {limit:?} waiting for {what}");
+}
+
+fn stop(mut child: Child, what: &str) {
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{what} exited with {status}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().ok();
+    panic!("{what} did not stop within 60 s of SIGTERM");
+}
+
+fn parse_value(s: &str) -> f64 {
+    match s {
+        "NaN" => f64::NAN,
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        s => s.parse().unwrap(),
+    }
+}
+
+fn prometheus_available() -> bool {
+    if Command::new("prometheus").arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var("EMBER_SKIP_PEER_TESTS").as_deref() == Ok("1"),
+        "prometheus not found: install Debian's `prometheus` package (or set EMBER_SKIP_PEER_TESTS=1 to skip)"
+    );
+    eprintln!("SKIPPED: prometheus not installed");
+    false
+}
+
+type SeriesSamples = BTreeMap<String, Vec<(i64, f64)>>;
+
+/// Every series of the last minute as Prometheus answers `{__name__=~".+"}[1m]` at time `at`.
+fn prometheus_samples(port: u16, at: f64) -> SeriesSamples {
+    let url = format!(
+        "http://127.0.0.1:{port}/api/v1/query?query=%7B__name__%3D~%22.%2B%22%7D%5B1m%5D&time={at}"
+    );
+    let (code, body) = get(&url).expect("query Prometheus");
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut out = BTreeMap::new();
+    for s in v["data"]["result"].as_array().unwrap() {
+        let pairs: Vec<(String, String)> = s["metric"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+            .collect();
+        let labels = ember::Labels::from_pairs(pairs).unwrap().to_string();
+        let samples = s["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    (p[0].as_f64().unwrap() * 1000.0).round() as i64,
+                    parse_value(p[1].as_str().unwrap()),
+                )
+            })
+            .collect();
+        out.insert(labels, samples);
+    }
+    out
+}
+
+fn ember_samples(dir: &Path, mint: i64, maxt: i64) -> SeriesSamples {
+    let db = ember::Db::open(dir, ember::Options::default()).unwrap();
+    let out = db
+        .querier(mint, maxt)
+        .select(&[])
+        .into_iter()
+        .map(|s| (s.labels().to_string(), s.samples().unwrap()))
+        .collect();
+    db.close().unwrap();
+    out
+}
+
+#[test]
+fn samples_remote_written_by_prometheus_equal_what_prometheus_stores() {
+    if !prometheus_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (ember_port, prom_port) = (free_port(), free_port());
+    let ember_dir = tmp.path().join("ember");
+    let ember = Command::new(env!("CARGO_BIN_EXE_ember"))
+        .arg(format!("--web.listen-address=127.0.0.1:{ember_port}"))
+        .arg(format!("--storage.tsdb.path={}", ember_dir.display()))
+        .arg("--web.enable-remote-write-receiver")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("Ember to be ready", Duration::from_secs(30), || {
+        get(&format!("http://127.0.0.1:{ember_port}/-/ready")).is_some_and(|(c, _)| c == 200)
+    });
+    let config = format!(
+        r#"global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: prometheus
+    static_configs: [{{targets: ["127.0.0.1:{prom_port}"]}}]
+  - job_name: ember
+    static_configs: [{{targets: ["127.0.0.1:{ember_port}"]}}]
+remote_write:
+  - url: http://127.0.0.1:{ember_port}/api/v1/write
+    queue_config: {{batch_send_deadline: 500ms, max_samples_per_send: 500}}
+"#
+    );
+    let cfg = tmp.path().join("prometheus.yml");
+    std::fs::write(&cfg, config).unwrap();
+    let prom = Command::new("prometheus")
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            tmp.path().join("prom").display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("Prometheus to be ready", Duration::from_secs(60), || {
+        get(&format!("http://127.0.0.1:{prom_port}/-/ready")).is_some_and(|(c, _)| c == 200)
+    });
+    // Let a few scrapes of both targets happen and reach Ember.
+    wait_until(
+        "samples to arrive in Ember",
+        Duration::from_secs(60),
+        || {
+            get(&format!("http://127.0.0.1:{ember_port}/metrics")).is_some_and(|(_, body)| {
+                body.lines()
+                    .find(|l| l.starts_with("ember_remote_write_samples_written_total"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .is_some_and(|n| n > 5_000.0)
+            })
+        },
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        - 2.0;
+    let theirs = prometheus_samples(prom_port, at);
+    stop(prom, "prometheus");
+    stop(ember, "ember");
+
+    let at_ms = (at * 1000.0) as i64;
+    let ours = ember_samples(&ember_dir, at_ms - 60_000 + 1, at_ms);
+    assert!(
+        theirs.len() > 100,
+        "Prometheus returned only {} series",
+        theirs.len()
+    );
+    assert!(
+        theirs.keys().any(|k| k.contains("job=\"ember\"")),
+        "Ember's own metrics were scraped"
+    );
+    let mut compared = 0;
+    for (series, samples) in &theirs {
+        let got = ours
+            .get(series)
+            .unwrap_or_else(|| panic!("series {series} missing in Ember"));
+        assert_eq!(got.len(), samples.len(), "{series}: sample count");
+        for (a, b) in got.iter().zip(samples) {
+            assert_eq!(a.0, b.0, "{series}: timestamps");
+            assert!(
+                a.1.to_bits() == b.1.to_bits() || (a.1.is_nan() && b.1.is_nan()),
+                "{series} at {}: {} vs {}",
+                a.0,
+                a.1,
+                b.1
+            );
+            compared += 1;
+        }
+    }
+    eprintln!("{} series, {compared} samples identical", theirs.len());
+}
