@@ -121,6 +121,16 @@ fn request(labels: Vec<Label>, samples: &[(i64, f64)]) -> Vec<u8> {
         .unwrap()
 }
 
+/// (what, body, content type, content encoding, expected status, text the message must contain)
+type BadCase = (
+    &'static str,
+    Vec<u8>,
+    Option<&'static str>,
+    Option<&'static str>,
+    u16,
+    &'static str,
+);
+
 const PROTO: Option<&str> = Some("application/x-protobuf");
 const SNAPPY: Option<&str> = Some("snappy");
 
@@ -140,7 +150,7 @@ fn bad_requests_get_clear_4xx_and_acked_data_survives() {
     );
     assert_eq!(s.post(&good, PROTO, SNAPPY).0, 204);
 
-    let cases: Vec<(&str, Vec<u8>, Option<&str>, Option<&str>, u16, &str)> = vec![
+    let cases: Vec<BadCase> = vec![
         (
             "json content type",
             good.clone(),
