@@ -62,7 +62,7 @@ impl Appender {
         if labels.is_empty() {
             return Err(Error::EmptyLabelSet);
         }
-        let (cell, _) = self.db.head.get_or_create(labels, false, None);
+        let (cell, _) = self.db.head.get_or_create(labels, false, None)?;
         let r = cell.r;
         self.add(cell, t, v)?;
         Ok(r)

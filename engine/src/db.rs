@@ -38,6 +38,10 @@ pub struct Options {
     /// Cut the WAL at a corruption that is not a torn tail instead of refusing to open. Everything before
     /// the damage is kept; what follows it is lost.
     pub repair_wal: bool,
+    /// Most series the head may hold (`None`: no limit). Appends that would create a series beyond it fail
+    /// with [`Error::HeadSeriesLimit`]; existing series keep ingesting. A restart never drops series that
+    /// were already acknowledged, even if there are more than the limit.
+    pub head_series_limit: Option<u64>,
 }
 
 impl Default for Options {
@@ -49,6 +53,7 @@ impl Default for Options {
             block_range_ms: 2 * 3600 * 1000,
             samples_per_chunk: 120,
             repair_wal: false,
+            head_series_limit: None,
         }
     }
 }
@@ -85,6 +90,8 @@ pub struct DbStats {
     pub out_of_order_samples: u64,
     pub series_created: u64,
     pub series_removed: u64,
+    /// New series refused by the head series limit.
+    pub series_refused: u64,
     /// Approximate heap bytes held by the head, by component.
     pub memory: HeadMemory,
 }
@@ -115,10 +122,13 @@ impl Db {
                 ),
             },
         })?;
-        let head = Head::new(ChunkOpts {
-            chunk_range: opts.block_range_ms.max(1),
-            samples_per_chunk: opts.samples_per_chunk.max(4),
-        });
+        let head = Head::new(
+            ChunkOpts {
+                chunk_range: opts.block_range_ms.max(1),
+                samples_per_chunk: opts.samples_per_chunk.max(4),
+            },
+            opts.head_series_limit.unwrap_or(u64::MAX),
+        );
         let wal_dir = dir.join("wal");
         let started = std::time::Instant::now();
         let stats = replay::replay(&head, &wal_dir, opts.repair_wal)?;
@@ -185,6 +195,7 @@ impl Db {
             out_of_order_samples: h.stats.out_of_order_samples.load(Ordering::Relaxed),
             series_created: h.stats.series_created.load(Ordering::Relaxed),
             series_removed: h.stats.series_removed.load(Ordering::Relaxed),
+            series_refused: h.stats.series_refused.load(Ordering::Relaxed),
             memory: h.memory(),
         }
     }

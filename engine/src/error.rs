@@ -29,6 +29,13 @@ pub enum Error {
     #[error("invalid labels: the label set is empty")]
     EmptyLabelSet,
 
+    /// A new series was refused because the head holds as many series as its limit allows; samples of
+    /// existing series are still accepted.
+    #[error(
+        "head series limit of {limit} reached: new series are refused until series are removed"
+    )]
+    HeadSeriesLimit { limit: u64 },
+
     /// A series reference that the head does not hold.
     #[error("unknown series reference {0}")]
     UnknownSeriesRef(u64),

@@ -35,6 +35,10 @@ struct Cli {
     /// Largest remote-write body accepted after snappy decompression, in bytes.
     #[arg(long = "web.remote-write.max-decompressed-bytes", default_value_t = 256 << 20)]
     max_decompressed_bytes: usize,
+    /// Most series the head may hold; samples that would create more are refused (remote write answers
+    /// 400 naming the limit) while existing series keep ingesting. 0 means no limit.
+    #[arg(long = "storage.tsdb.head-series-limit", default_value_t = 0)]
+    head_series_limit: u64,
     #[command(subcommand)]
     cmd: Option<Cmd>,
 }
@@ -97,10 +101,13 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
                 .into_future(),
         );
         let dir = cli.storage_path.clone();
-        let db =
-            tokio::task::spawn_blocking(move || ember::Db::open(&dir, ember::Options::default()))
-                .await?
-                .with_context(|| format!("opening {}", cli.storage_path.display()))?;
+        let opts = ember::Options {
+            head_series_limit: (cli.head_series_limit > 0).then_some(cli.head_series_limit),
+            ..Default::default()
+        };
+        let db = tokio::task::spawn_blocking(move || ember::Db::open(&dir, opts))
+            .await?
+            .with_context(|| format!("opening {}", cli.storage_path.display()))?;
         tracing::info!(stats = ?db.replay_stats(), "storage ready");
         state.set_db(db);
         server.await??;

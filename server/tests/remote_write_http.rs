@@ -316,3 +316,62 @@ fn the_receiver_is_off_unless_enabled() {
     assert!(msg.contains("--web.enable-remote-write-receiver"), "{msg}");
     s.stop();
 }
+
+#[test]
+fn a_stream_of_ten_times_the_series_limit_leaves_exactly_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        &[
+            "--web.enable-remote-write-receiver",
+            "--storage.tsdb.head-series-limit=50",
+        ],
+    );
+    let mut refused_requests = 0;
+    // 500 new series in 50 requests of 10.
+    for batch in 0..50 {
+        let req = WriteRequest {
+            timeseries: (0..10)
+                .map(|j| TimeSeries {
+                    labels: vec![
+                        label("__name__", "m"),
+                        label("i", &(batch * 10 + j).to_string()),
+                    ],
+                    samples: vec![Sample {
+                        value: 1.0,
+                        timestamp: 1000,
+                    }],
+                    ..Default::default()
+                })
+                .collect(),
+            metadata: vec![],
+        };
+        let body = snap::raw::Encoder::new()
+            .compress_vec(&req.encode_to_vec())
+            .unwrap();
+        let (code, msg, _) = s.post(&body, PROTO, SNAPPY);
+        if code == 400 {
+            assert!(msg.contains("head series limit of 50"), "{msg}");
+            refused_requests += 1;
+        } else {
+            assert_eq!(code, 204, "{msg}");
+        }
+    }
+    assert_eq!(refused_requests, 45);
+    // Existing series still ingest.
+    let (code, msg, _) = s.post(
+        &request(
+            vec![label("__name__", "m"), label("i", "7")],
+            &[(2000, 2.0)],
+        ),
+        PROTO,
+        SNAPPY,
+    );
+    assert_eq!(code, 204, "{msg}");
+    let metrics = s.get("/metrics").1;
+    assert!(
+        metrics.contains("prometheus_tsdb_head_series 50"),
+        "{metrics}"
+    );
+    s.stop();
+}

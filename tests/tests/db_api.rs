@@ -359,3 +359,53 @@ proptest! {
         prop_assert_eq!(&dump(&db), &model);
     }
 }
+
+#[test]
+fn the_head_series_limit_refuses_new_series_but_not_new_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        head_series_limit: Some(10),
+        ..Options::default()
+    };
+    let db = Db::open(dir.path(), opts.clone()).unwrap();
+    let series = |i: usize| labels(&[("__name__", "m"), ("i", &i.to_string())]);
+    // 10x the limit in new series: exactly the limit is created, the rest refused with a typed error.
+    let mut app = db.appender();
+    let mut refused = 0;
+    for i in 0..100 {
+        match app.append(&series(i), 1000, 1.0) {
+            Ok(_) => {}
+            Err(Error::HeadSeriesLimit { limit: 10 }) => refused += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    app.commit().unwrap();
+    assert_eq!(refused, 90);
+    assert_eq!(db.stats().num_series, 10);
+    assert_eq!(db.stats().series_refused, 90);
+    // Existing series keep ingesting.
+    let mut app = db.appender();
+    for i in 0..10 {
+        app.append(&series(i), 2000, 2.0).unwrap();
+    }
+    app.commit().unwrap();
+    assert_eq!(db.stats().samples_appended, 20);
+    db.close().unwrap();
+    // A restart with a lower limit keeps every acknowledged series.
+    let db = Db::open(
+        dir.path(),
+        Options {
+            head_series_limit: Some(5),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(db.stats().num_series, 10);
+    let mut app = db.appender();
+    assert!(matches!(
+        app.append(&series(50), 3000, 1.0),
+        Err(Error::HeadSeriesLimit { limit: 5 })
+    ));
+    app.append(&series(3), 3000, 3.0).unwrap();
+    app.commit().unwrap();
+}

@@ -66,6 +66,8 @@ pub(crate) struct Head {
     /// Samples older than this are refused (raised by truncation so data is not re-added to a cut range).
     min_valid_time: AtomicI64,
     pub(crate) opts: ChunkOpts,
+    /// Most series the head may hold; appends that would create more are refused.
+    series_limit: u64,
     /// Serialises series creation so two threads creating the same label set get one ref.
     create: Mutex<()>,
     pub(crate) stats: HeadStats,
@@ -78,11 +80,14 @@ pub(crate) struct HeadStats {
     pub(crate) out_of_order_samples: AtomicU64,
     pub(crate) series_created: AtomicU64,
     pub(crate) series_removed: AtomicU64,
+    /// New series refused because the head was at its series limit.
+    pub(crate) series_refused: AtomicU64,
 }
 
 impl Head {
-    pub(crate) fn new(opts: ChunkOpts) -> Self {
+    pub(crate) fn new(opts: ChunkOpts, series_limit: u64) -> Self {
         Head {
+            series_limit,
             symbols: Symbols::default(),
             by_ref: (0..STRIPES).map(|_| RwLock::default()).collect(),
             by_hash: (0..STRIPES).map(|_| RwLock::default()).collect(),
@@ -132,14 +137,21 @@ impl Head {
         labels: &Labels,
         logged: bool,
         want_ref: Option<SeriesRef>,
-    ) -> (Arc<SeriesCell>, bool) {
+    ) -> Result<(Arc<SeriesCell>, bool), crate::Error> {
         let hash = labels.stable_hash();
         if let Some(s) = self.lookup(labels, hash) {
-            return (s, false);
+            return Ok((s, false));
         }
         let _guard = self.create.lock();
         if let Some(s) = self.lookup(labels, hash) {
-            return (s, false);
+            return Ok((s, false));
+        }
+        // Replay (want_ref) never refuses: those series were acknowledged before the restart.
+        if want_ref.is_none() && self.num_series() >= self.series_limit {
+            self.stats.series_refused.fetch_add(1, Ordering::Relaxed);
+            return Err(crate::Error::HeadSeriesLimit {
+                limit: self.series_limit,
+            });
         }
         let r = match want_ref {
             // A damaged or foreign WAL may define two label sets under one ref; the second gets a fresh
@@ -167,7 +179,7 @@ impl Head {
         self.postings.write().add(r, labels);
         self.num_series.fetch_add(1, Ordering::Relaxed);
         self.stats.series_created.fetch_add(1, Ordering::Relaxed);
-        (cell, true)
+        Ok((cell, true))
     }
 
     pub(crate) fn num_series(&self) -> u64 {

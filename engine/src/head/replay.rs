@@ -130,7 +130,7 @@ impl Replayer<'_> {
                 self.series.clear();
                 record::decode_series(rec, &mut self.series).map_err(corrupt)?;
                 for s in self.series.drain(..) {
-                    let (cell, _) = self.head.get_or_create(&s.labels, true, Some(s.r));
+                    let (cell, _) = self.head.get_or_create(&s.labels, true, Some(s.r))?;
                     self.refs.insert(s.r, cell);
                     self.stats.series_records += 1;
                 }
