@@ -1,5 +1,5 @@
-//! The HTTP surface of the server: health and readiness, the remote-write receiver and the self-metrics
-//! endpoint. The Prometheus query API joins it once PromQL lands (issue 4).
+//! The HTTP surface of the server: health and readiness, the remote-write receiver, remote read and the
+//! self-metrics endpoint. The Prometheus query API joins it once PromQL lands (issue 4).
 //!
 //! Owns status codes, headers and bodies; decoding and storage rules live in [`crate::remote_write`] and
 //! `ember`. CPU-bound work (decompression, decoding, appending) runs on the blocking pool so a large
@@ -21,6 +21,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::remote_read;
 use crate::remote_write::{self, Limits, Protocol, WriteError};
 
 /// Shared state of all handlers.
@@ -128,6 +129,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/api/v1/write",
             post(write).layer(DefaultBodyLimit::max(limit)),
+        )
+        .route(
+            "/api/v1/read",
+            post(read).layer(DefaultBodyLimit::max(limit)),
         )
         .with_state(state)
 }
@@ -246,6 +251,48 @@ async fn write_inner(st: &Arc<AppState>, headers: &HeaderMap, body: Bytes) -> Re
         );
     }
     resp
+}
+
+async fn read(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
+    let Some(db) = st.db().cloned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable: WAL replay in progress\n",
+        )
+            .into_response();
+    };
+    let limits = st.limits;
+    let work = tokio::task::spawn_blocking(move || {
+        let (req, rt) = remote_read::decode_request(&body, &limits)?;
+        Ok::<_, WriteError>(match rt {
+            remote_read::ResponseType::Samples => (rt, remote_read::samples_response(&db, &req)?),
+            remote_read::ResponseType::StreamedXorChunks => {
+                (rt, remote_read::streamed_response(&db, &req)?)
+            }
+        })
+    })
+    .await;
+    match work {
+        Ok(Ok((remote_read::ResponseType::Samples, body))) => (
+            [
+                (header::CONTENT_TYPE, "application/x-protobuf"),
+                (header::CONTENT_ENCODING, "snappy"),
+            ],
+            body,
+        )
+            .into_response(),
+        Ok(Ok((remote_read::ResponseType::StreamedXorChunks, body))) => (
+            [(header::CONTENT_TYPE, remote_read::STREAMED_CONTENT_TYPE)],
+            body,
+        )
+            .into_response(),
+        Ok(Err(e)) => error_response(&e),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error: {e}\n"),
+        )
+            .into_response(),
+    }
 }
 
 fn error_response(e: &WriteError) -> Response {

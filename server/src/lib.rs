@@ -2,4 +2,5 @@
 //! layer (`remote_write`) and the HTTP surface (`http`). The query API, scraping and self-metrics join it as issue 5 progresses.
 
 pub mod http;
+pub mod remote_read;
 pub mod remote_write;

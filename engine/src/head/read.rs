@@ -51,6 +51,13 @@ impl Series {
         self.chunks.len()
     }
 
+    /// The XOR chunks overlapping the query range, whole (they may hold samples just outside it), oldest
+    /// first, as `(min_t, max_t, bytes)`: the Prometheus chunk encoding, ready to send as they are (remote
+    /// read's streamed chunks).
+    pub fn chunks(&self) -> impl Iterator<Item = (i64, i64, &[u8])> {
+        self.chunks.iter().map(|c| (c.min_t, c.max_t, &c.data[..]))
+    }
+
     /// The time span `(min_t, max_t)` and sample count of each chunk, oldest first (for tools and tests
     /// that check where chunks were cut).
     pub fn chunk_spans(&self) -> Vec<(i64, i64, u16)> {
