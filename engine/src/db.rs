@@ -248,6 +248,50 @@ impl Db {
     }
 }
 
+/// Head cardinality, as Prometheus' `/api/v1/status/tsdb` reports it: top entries by count.
+#[derive(Debug, Default, Clone)]
+pub struct Cardinality {
+    pub series_count_by_metric_name: Vec<(String, u64)>,
+    pub label_value_count_by_label_name: Vec<(String, u64)>,
+    /// Bytes of label values per label name (value length times the series carrying it).
+    pub memory_in_bytes_by_label_name: Vec<(String, u64)>,
+    pub series_count_by_label_value_pair: Vec<(String, u64)>,
+}
+
+impl Db {
+    /// The `top` largest entries of each cardinality statistic of the head.
+    pub fn cardinality(&self, top: usize) -> Cardinality {
+        let p = self.inner.head.postings.read();
+        let mut c = Cardinality::default();
+        let mut pairs = Vec::new();
+        for name in p.label_names() {
+            let values = p.label_values(&name);
+            c.label_value_count_by_label_name.push((name.clone(), values.len() as u64));
+            let mut bytes = 0u64;
+            for v in values {
+                let n = p.get(&name, &v).len() as u64;
+                bytes += v.len() as u64 * n;
+                if name == "__name__" {
+                    c.series_count_by_metric_name.push((v.clone(), n));
+                }
+                pairs.push((format!("{name}={v}"), n));
+            }
+            c.memory_in_bytes_by_label_name.push((name, bytes));
+        }
+        c.series_count_by_label_value_pair = pairs;
+        for list in [
+            &mut c.series_count_by_metric_name,
+            &mut c.label_value_count_by_label_name,
+            &mut c.memory_in_bytes_by_label_name,
+            &mut c.series_count_by_label_value_pair,
+        ] {
+            list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            list.truncate(top);
+        }
+        c
+    }
+}
+
 /// What [`Db::truncate_head`] did.
 #[derive(Debug, Default, Clone)]
 pub struct TruncateStats {

@@ -38,7 +38,7 @@ pub mod error;
 pub(crate) mod head;
 
 pub use appender::Appender;
-pub use db::{Db, DbStats, Options, Querier, TruncateStats};
+pub use db::{Cardinality, Db, DbStats, Options, Querier, TruncateStats};
 pub use ember_index::{Label, Labels, MatchType, Matcher, SeriesRef};
 pub use ember_wal::SyncPolicy;
 pub use error::{Error, Result};

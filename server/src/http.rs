@@ -21,6 +21,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::api;
 use crate::remote_read;
 use crate::remote_write::{self, Limits, Protocol, WriteError};
 
@@ -31,6 +32,9 @@ pub struct AppState {
     remote_write_enabled: bool,
     limits: Limits,
     metrics: Metrics,
+    pub(crate) start_time: std::time::SystemTime,
+    /// Command-line flags by Prometheus-style name, for `/api/v1/status/flags`.
+    pub(crate) flags: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -99,13 +103,19 @@ impl Metrics {
 }
 
 impl AppState {
-    pub fn new(remote_write_enabled: bool, limits: Limits) -> Arc<Self> {
+    pub fn new(
+        remote_write_enabled: bool,
+        limits: Limits,
+        flags: Vec<(String, String)>,
+    ) -> Arc<Self> {
         Arc::new(AppState {
             db: std::sync::OnceLock::new(),
             ready: AtomicBool::new(false),
             remote_write_enabled,
             limits,
             metrics: Metrics::new(),
+            start_time: std::time::SystemTime::now(),
+            flags,
         })
     }
 
@@ -134,6 +144,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/read",
             post(read).layer(DefaultBodyLimit::max(limit)),
         )
+        .route("/api/v1/labels", get(api::labels).post(api::labels))
+        .route("/api/v1/label/{name}/values", get(api::label_values))
+        .route("/api/v1/status/buildinfo", get(api::buildinfo))
+        .route("/api/v1/status/runtimeinfo", get(api::runtimeinfo))
+        .route("/api/v1/status/flags", get(api::flags))
+        .route("/api/v1/status/tsdb", get(api::tsdb))
+        .route("/api/v1/status/walreplay", get(api::walreplay))
         .with_state(state)
 }
 

@@ -90,7 +90,33 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
             max_body_bytes: cli.max_body_bytes,
             max_decompressed_bytes: cli.max_decompressed_bytes,
         };
-        let state = AppState::new(cli.remote_write_receiver, limits);
+        let flags = vec![
+            (
+                "web.listen-address".to_string(),
+                cli.listen_address.to_string(),
+            ),
+            (
+                "storage.tsdb.path".to_string(),
+                cli.storage_path.display().to_string(),
+            ),
+            (
+                "web.enable-remote-write-receiver".to_string(),
+                cli.remote_write_receiver.to_string(),
+            ),
+            (
+                "storage.tsdb.head-series-limit".to_string(),
+                cli.head_series_limit.to_string(),
+            ),
+            (
+                "web.remote-write.max-body-bytes".to_string(),
+                cli.max_body_bytes.to_string(),
+            ),
+            (
+                "web.remote-write.max-decompressed-bytes".to_string(),
+                cli.max_decompressed_bytes.to_string(),
+            ),
+        ];
+        let state = AppState::new(cli.remote_write_receiver, limits, flags);
         let listener = tokio::net::TcpListener::bind(cli.listen_address)
             .await
             .with_context(|| format!("binding {}", cli.listen_address))?;
