@@ -5,16 +5,11 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::agent;
 use ember_server::remote_write::proto::*;
 use prost::Message;
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
 
 fn get_json(port: u16, path: &str) -> (u16, serde_json::Value) {
     let mut r = agent()

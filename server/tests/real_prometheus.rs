@@ -3,29 +3,14 @@
 //! stopped gracefully (Prometheus flushes its remote-write queue on shutdown), every series and every
 //! sample that Prometheus' own API returns for the last minute is in Ember's data directory, bit for bit.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use common::{free_port, stop};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn get(url: &str) -> Option<(u16, String)> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(5)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut r = agent.get(url).call().ok()?;
-    let code = r.status().as_u16();
-    Some((code, r.body_mut().read_to_string().ok()?))
-}
 
 fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -38,21 +23,6 @@ fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     panic!("timed out after {limit:?} waiting for {what}");
 }
 
-fn stop(mut child: Child, what: &str) {
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "{what} exited with {status}");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child.kill().ok();
-    panic!("{what} did not stop within 60 s of SIGTERM");
-}
-
 fn parse_value(s: &str) -> f64 {
     match s {
         "NaN" => f64::NAN,
@@ -62,26 +32,12 @@ fn parse_value(s: &str) -> f64 {
     }
 }
 
-fn prometheus_available() -> bool {
-    if Command::new("prometheus").arg("--version").output().is_ok() {
-        return true;
-    }
-    assert!(
-        std::env::var("EMBER_SKIP_PEER_TESTS").as_deref() == Ok("1"),
-        "prometheus not found: install Debian's `prometheus` package (or set EMBER_SKIP_PEER_TESTS=1 to skip)"
-    );
-    eprintln!("SKIPPED: prometheus not installed");
-    false
-}
-
 type SeriesSamples = BTreeMap<String, Vec<(i64, f64)>>;
 
 /// Every series of the last minute as Prometheus answers `{__name__=~".+"}[1m]` at time `at`.
 fn prometheus_samples(port: u16, at: f64) -> SeriesSamples {
-    let url = format!(
-        "http://127.0.0.1:{port}/api/v1/query?query=%7B__name__%3D~%22.%2B%22%7D%5B1m%5D&time={at}"
-    );
-    let (code, body) = get(&url).expect("query Prometheus");
+    let url = format!("/api/v1/query?query=%7B__name__%3D~%22.%2B%22%7D%5B1m%5D&time={at}");
+    let (code, body) = common::get(port, &url).expect("query Prometheus");
     assert_eq!(code, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let mut out = BTreeMap::new();
@@ -123,7 +79,7 @@ fn ember_samples(dir: &Path, mint: i64, maxt: i64) -> SeriesSamples {
 
 #[test]
 fn samples_remote_written_by_prometheus_equal_what_prometheus_stores() {
-    if !prometheus_available() {
+    if !common::peer_available("prometheus") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -138,7 +94,7 @@ fn samples_remote_written_by_prometheus_equal_what_prometheus_stores() {
         .spawn()
         .unwrap();
     wait_until("Ember to be ready", Duration::from_secs(30), || {
-        get(&format!("http://127.0.0.1:{ember_port}/-/ready")).is_some_and(|(c, _)| c == 200)
+        common::get(ember_port, "/-/ready").is_some_and(|(c, _)| c == 200)
     });
     let config = format!(
         r#"global:
@@ -168,14 +124,14 @@ remote_write:
         .spawn()
         .unwrap();
     wait_until("Prometheus to be ready", Duration::from_secs(60), || {
-        get(&format!("http://127.0.0.1:{prom_port}/-/ready")).is_some_and(|(c, _)| c == 200)
+        common::get(prom_port, "/-/ready").is_some_and(|(c, _)| c == 200)
     });
     // Let a few scrapes of both targets happen and reach Ember.
     wait_until(
         "samples to arrive in Ember",
         Duration::from_secs(60),
         || {
-            get(&format!("http://127.0.0.1:{ember_port}/metrics")).is_some_and(|(_, body)| {
+            common::get(ember_port, "/metrics").is_some_and(|(_, body)| {
                 body.lines()
                     .find(|l| l.starts_with("ember_remote_write_samples_written_total"))
                     .and_then(|l| l.split_whitespace().nth(1))

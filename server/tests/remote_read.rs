@@ -3,48 +3,13 @@
 //! samples), and a real Prometheus configured with `remote_read` pointed at Ember answers a query for a
 //! metric only Ember holds.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
+mod common;
+
+use common::{agent, free_port, start_ember, stop, wait_ready};
 use ember_server::remote_write::proto::*;
 use prost::Message;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-fn wait_ready(port: u16, what: &str) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
-        if let Ok(r) = agent()
-            .get(format!("http://127.0.0.1:{port}/-/ready"))
-            .call()
-            && r.status() == 200
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("{what} did not become ready");
-}
-
-fn stop(mut c: Child) {
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-    c.wait().unwrap();
-}
 
 fn post(port: u16, path: &str, body: Vec<u8>) -> (u16, Option<String>, Vec<u8>) {
     let mut r = agent()
@@ -58,20 +23,6 @@ fn post(port: u16, path: &str, body: Vec<u8>) -> (u16, Option<String>, Vec<u8>) 
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_string());
     (r.status().as_u16(), ct, r.body_mut().read_to_vec().unwrap())
-}
-
-fn start_ember(dir: &std::path::Path) -> (Child, u16) {
-    let port = free_port();
-    let c = Command::new(env!("CARGO_BIN_EXE_ember"))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg(format!("--storage.tsdb.path={}", dir.display()))
-        .arg("--web.enable-remote-write-receiver")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_ready(port, "ember");
-    (c, port)
 }
 
 /// 300 samples of `only_in_ember{job="x"}` ending one minute before now, 15 s apart, plus a decoy series.
@@ -137,7 +88,7 @@ fn read_request(types: Vec<i32>, from: i64, to: i64) -> Vec<u8> {
 #[test]
 fn both_response_types_return_exactly_the_stored_samples() {
     let dir = tempfile::tempdir().unwrap();
-    let (ember, port) = start_ember(dir.path());
+    let (ember, port) = start_ember(dir.path(), &["--web.enable-remote-write-receiver"]);
     let samples = load(port);
     let (from, to) = (samples[0].0, samples[299].0);
 
@@ -195,7 +146,7 @@ fn both_response_types_return_exactly_the_stored_samples() {
         }
     }
     assert_eq!(decoded, samples);
-    stop(ember);
+    stop(ember, "ember");
 }
 
 #[test]
@@ -214,7 +165,10 @@ fn prometheus_remote_read_sees_what_only_ember_holds() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let (ember, port) = start_ember(&tmp.path().join("ember"));
+    let (ember, port) = start_ember(
+        &tmp.path().join("ember"),
+        &["--web.enable-remote-write-receiver"],
+    );
     let samples = load(port);
     let prom_port = free_port();
     let cfg = tmp.path().join("prometheus.yml");
@@ -242,8 +196,8 @@ fn prometheus_remote_read_sees_what_only_ember_holds() {
         format!("http://127.0.0.1:{prom_port}/api/v1/query?query=only_in_ember%5B75m%5D&time={at}");
     let mut r = agent().get(url).call().unwrap();
     let body = r.body_mut().read_to_string().unwrap();
-    stop(prom);
-    stop(ember);
+    stop(prom, "prometheus");
+    stop(ember, "ember");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let result = v["data"]["result"]
         .as_array()

@@ -2,27 +2,13 @@
 //! status code the spec asks for and a readable message, the server keeps serving, and everything
 //! acknowledged before survives a restart.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
 
+mod common;
+
+use common::agent;
 use ember_server::remote_write::proto::{Label, Sample, TimeSeries, WriteRequest};
 use prost::Message;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
 
 struct Server {
     child: Child,
@@ -31,24 +17,8 @@ struct Server {
 
 impl Server {
     fn start(dir: &std::path::Path, extra: &[&str]) -> Server {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_ember"))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!("--storage.tsdb.path={}", dir.display()))
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let s = Server { child, port };
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(30) {
-            if s.get("/-/ready").0 == 200 {
-                return s;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("ember did not become ready");
+        let (child, port) = common::start_ember(dir, extra);
+        Server { child, port }
     }
 
     fn get(&self, path: &str) -> (u16, String) {
