@@ -120,7 +120,9 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(cli.listen_address)
             .await
             .with_context(|| format!("binding {}", cli.listen_address))?;
-        tracing::info!(address = %cli.listen_address, "listening");
+        // The bound address, not the requested one: with port 0 the kernel picks, and tests read it here.
+        let bound = listener.local_addr()?;
+        tracing::info!(address = %bound, "listening");
         let server = tokio::spawn(
             axum::serve(listener, router(state.clone()))
                 .with_graceful_shutdown(shutdown_signal())

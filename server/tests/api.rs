@@ -2,8 +2,7 @@
 //! for labels, label values and the status endpoints, `match[]` refused clearly (until the PromQL parser
 //! exists), and Debian's `promtool query labels` as a real client.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 mod common;
 
@@ -26,28 +25,7 @@ fn get_json(port: u16, path: &str) -> (u16, serde_json::Value) {
 #[test]
 fn label_and_status_endpoints_answer_like_prometheus() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ember"))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg(format!("--storage.tsdb.path={}", dir.path().display()))
-        .arg("--web.enable-remote-write-receiver")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while agent()
-        .get(format!("http://127.0.0.1:{port}/-/ready"))
-        .call()
-        .map_or(true, |r| r.status() != 200)
-    {
-        assert!(start.elapsed() < Duration::from_secs(30), "not ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (child, port) = common::start_ember(dir.path(), &["--web.enable-remote-write-receiver"]);
     let ts = |name: &str, job: &str| TimeSeries {
         labels: vec![
             Label {
@@ -134,7 +112,5 @@ fn label_and_status_endpoints_answer_like_prometheus() {
         );
         eprintln!("SKIPPED: promtool part (not installed)");
     }
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert!(child.wait().unwrap().success());
+    common::stop(child, "ember");
 }

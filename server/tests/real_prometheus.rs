@@ -83,19 +83,10 @@ fn samples_remote_written_by_prometheus_equal_what_prometheus_stores() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let (ember_port, prom_port) = (free_port(), free_port());
+    let prom_port = free_port();
     let ember_dir = tmp.path().join("ember");
-    let ember = Command::new(env!("CARGO_BIN_EXE_ember"))
-        .arg(format!("--web.listen-address=127.0.0.1:{ember_port}"))
-        .arg(format!("--storage.tsdb.path={}", ember_dir.display()))
-        .arg("--web.enable-remote-write-receiver")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("Ember to be ready", Duration::from_secs(30), || {
-        common::get(ember_port, "/-/ready").is_some_and(|(c, _)| c == 200)
-    });
+    let (ember, ember_port) =
+        common::start_ember(&ember_dir, &["--web.enable-remote-write-receiver"]);
     let config = format!(
         r#"global:
   scrape_interval: 1s
@@ -112,17 +103,17 @@ remote_write:
     );
     let cfg = tmp.path().join("prometheus.yml");
     std::fs::write(&cfg, config).unwrap();
-    let prom = Command::new("prometheus")
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            tmp.path().join("prom").display()
-        ))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let prom = common::Proc::spawn(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                tmp.path().join("prom").display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     wait_until("Prometheus to be ready", Duration::from_secs(60), || {
         common::get(prom_port, "/-/ready").is_some_and(|(c, _)| c == 200)
     });

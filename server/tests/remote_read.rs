@@ -151,17 +151,7 @@ fn both_response_types_return_exactly_the_stored_samples() {
 
 #[test]
 fn prometheus_remote_read_sees_what_only_ember_holds() {
-    if Command::new("prometheus")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert_eq!(
-            std::env::var("EMBER_SKIP_PEER_TESTS").as_deref(),
-            Ok("1"),
-            "prometheus not installed"
-        );
-        eprintln!("SKIPPED: prometheus not installed");
+    if !common::peer_available("prometheus") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -179,17 +169,17 @@ fn prometheus_remote_read_sees_what_only_ember_holds() {
         ),
     )
     .unwrap();
-    let prom = Command::new("prometheus")
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            tmp.path().join("prom").display()
-        ))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let prom = common::Proc::spawn(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                tmp.path().join("prom").display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     wait_ready(prom_port, "prometheus");
     let at = samples[299].0 as f64 / 1000.0;
     let url =

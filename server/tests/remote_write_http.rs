@@ -2,8 +2,6 @@
 //! status code the spec asks for and a readable message, the server keeps serving, and everything
 //! acknowledged before survives a restart.
 
-use std::process::Child;
-
 mod common;
 
 use common::agent;
@@ -11,7 +9,7 @@ use ember_server::remote_write::proto::{Label, Sample, TimeSeries, WriteRequest}
 use prost::Message;
 
 struct Server {
-    child: Child,
+    child: common::Proc,
     port: u16,
 }
 
@@ -59,11 +57,8 @@ impl Server {
         )
     }
 
-    fn stop(mut self) {
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "ember exited with {status}");
+    fn stop(self) {
+        common::stop(self.child, "ember");
     }
 }
 

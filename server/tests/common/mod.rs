@@ -45,8 +45,31 @@ pub fn wait_ready(port: u16, what: &str) {
     panic!("{what} did not become ready within 60 s");
 }
 
+/// A child process that is killed if the test ends (or panics) without stopping it.
+pub struct Proc(Option<Child>);
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        Proc(Some(cmd.spawn().expect("spawn")))
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().unwrap().id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            c.kill().ok();
+            c.wait().ok();
+        }
+    }
+}
+
 /// SIGTERM, then waits (bounded) and requires a clean exit.
-pub fn stop(mut child: Child, what: &str) {
+pub fn stop(mut p: Proc, what: &str) {
+    let mut child = p.0.take().unwrap();
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let start = Instant::now();
@@ -58,22 +81,53 @@ pub fn stop(mut child: Child, what: &str) {
         std::thread::sleep(Duration::from_millis(100));
     }
     child.kill().ok();
+    child.wait().ok();
     panic!("{what} did not stop within 60 s of SIGTERM");
 }
 
-/// Starts `ember` on a free loopback port over `dir` with `extra` flags and waits until it is ready.
-pub fn start_ember(dir: &Path, extra: &[&str]) -> (Child, u16) {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_ember"))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+/// Starts `ember` over `dir` with `extra` flags on a port the kernel picks (read back from its log, so
+/// parallel tests cannot race for a port) and waits until it is ready.
+pub fn start_ember(dir: &Path, extra: &[&str]) -> (Proc, u16) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ember"))
+        .arg("--web.listen-address=127.0.0.1:0")
         .arg(format!("--storage.tsdb.path={}", dir.display()))
         .args(extra)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let proc = Proc(Some(child));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if !sent && let Some(addr) = line.split("address=").nth(1) {
+                let port = addr
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .rsplit(':')
+                    .next()
+                    .unwrap_or("")
+                    .parse::<u16>();
+                if let Ok(port) = port {
+                    tx.send(port).ok();
+                    sent = true;
+                }
+            }
+            // Keep draining so the child never blocks on a full pipe.
+        }
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("ember did not report its listen address");
     wait_ready(port, "ember");
-    (child, port)
+    (proc, port)
 }
 
 /// Whether Debian's `prometheus`/`promtool` binary `bin` is installed; without it the test fails unless
