@@ -1,0 +1,186 @@
+//! The evaluator's internal value shapes and the label helpers every operator shares.
+//!
+//! Owns [`Steps`] (the evaluation grid of one evaluator), [`StepSeries`] (a series of an expression
+//! evaluated over all steps, or of a range vector), and label edits done the way Prometheus does them
+//! (dropping the metric name, setting a label, the Go `labels.String()` text used in error messages).
+//! It does not own the public result types (`crate::value`).
+
+use std::fmt::Write;
+
+use ember_index::{Label, Labels};
+
+/// `__name__`.
+pub(crate) const METRIC_NAME: &str = "__name__";
+
+/// Labels Prometheus drops together with the metric name (`schema.IsMetadataLabel`): the name and the
+/// type/unit metadata labels, which describe the metric and stop being true once a value is transformed.
+const METADATA_LABELS: [&str; 3] = ["__name__", "__type__", "__unit__"];
+
+/// The timestamps one evaluator produces values at: `start, start + interval, …, <= end`. An instant
+/// query is a grid of one step (`start == end`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Steps {
+    pub start: i64,
+    pub end: i64,
+    pub interval: i64,
+}
+
+impl Steps {
+    pub(crate) fn count(&self) -> usize {
+        if self.end < self.start {
+            return 0;
+        }
+        ((self.end - self.start) / self.interval) as usize + 1
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = i64> + use<> {
+        let Steps {
+            start,
+            end,
+            interval,
+        } = *self;
+        (0..self.count() as i64)
+            .map(move |i| start + i * interval)
+            .take_while(move |&t| t <= end)
+    }
+
+    /// Index of step timestamp `t` (which must lie on the grid).
+    pub(crate) fn index(&self, t: i64) -> usize {
+        ((t - self.start) / self.interval) as usize
+    }
+
+    pub(crate) fn is_instant(&self) -> bool {
+        self.start == self.end
+    }
+}
+
+/// A series produced by evaluating an expression over the steps (points at step timestamps, one at
+/// most per step), or a range vector's series (raw sample timestamps).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct StepSeries {
+    pub labels: Labels,
+    /// Prometheus' `DropName`: the metric name is to be removed at the end of evaluation (delayed name
+    /// removal); without that feature the name is already gone when this is set.
+    pub drop_name: bool,
+    pub points: Vec<(i64, f64)>,
+}
+
+/// `labels` without the metric name and the metadata labels.
+pub(crate) fn drop_metric_name(labels: &Labels) -> Labels {
+    if labels.iter().any(|l| l.name.starts_with("__")) {
+        labels.without(&METADATA_LABELS)
+    } else {
+        labels.clone()
+    }
+}
+
+/// `labels` with `name` set to `value` (removed when `value` is empty, PromQL's "absent").
+pub(crate) fn set_label(labels: &Labels, name: &str, value: &str) -> Labels {
+    let mut v: Vec<Label> = labels.iter().filter(|l| l.name != name).cloned().collect();
+    if !value.is_empty() {
+        v.push(Label::new(name, value));
+    }
+    Labels::new(v).expect("names come from valid label sets")
+}
+
+/// Builds a label set from labels already known to be valid (taken from other label sets).
+pub(crate) fn labels_from(v: Vec<Label>) -> Labels {
+    Labels::new(v).expect("names come from valid label sets")
+}
+
+/// Prometheus' `labels.Labels.String()`: `{__name__="up", job="x"}`, every label inside the braces,
+/// values quoted as Go's `strconv.Quote` does. Used where Prometheus puts label sets into error text.
+pub(crate) fn go_labels_string(labels: &Labels) -> String {
+    let mut s = String::from("{");
+    for (i, l) in labels.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        if is_legacy_label_name(&l.name) {
+            s.push_str(&l.name);
+        } else {
+            go_quote_into(&mut s, &l.name);
+        }
+        s.push('=');
+        go_quote_into(&mut s, &l.value);
+    }
+    s.push('}');
+    s
+}
+
+fn is_legacy_label_name(n: &str) -> bool {
+    let mut c = n.chars();
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
+        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+}
+
+/// Go's `strconv.Quote`.
+pub(crate) fn go_quote_into(s: &mut String, v: &str) {
+    s.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            '\u{7}' => s.push_str("\\a"),
+            '\u{8}' => s.push_str("\\b"),
+            '\u{c}' => s.push_str("\\f"),
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            '\t' => s.push_str("\\t"),
+            '\u{b}' => s.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(s, "\\x{:02x}", c as u32);
+            }
+            c if c.is_control() => {
+                if (c as u32) <= 0xffff {
+                    let _ = write!(s, "\\u{:04x}", c as u32);
+                } else {
+                    let _ = write!(s, "\\U{:08x}", c as u32);
+                }
+            }
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+}
+
+/// Go's `strconv.Quote` as a new string.
+pub(crate) fn go_quote(v: &str) -> String {
+    let mut s = String::with_capacity(v.len() + 2);
+    go_quote_into(&mut s, v);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_grid() {
+        let s = Steps {
+            start: 0,
+            end: 10,
+            interval: 3,
+        };
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![0, 3, 6, 9]);
+        assert_eq!(s.count(), 4);
+        assert_eq!(s.index(6), 2);
+    }
+
+    #[test]
+    fn go_string_puts_name_inside_braces() {
+        let l = Labels::from_pairs([("__name__", "up"), ("job", "a\"b")]).unwrap();
+        assert_eq!(go_labels_string(&l), r#"{__name__="up", job="a\"b"}"#);
+        assert_eq!(go_labels_string(&Labels::empty()), "{}");
+    }
+
+    #[test]
+    fn drop_name_removes_metadata_labels() {
+        let l =
+            Labels::from_pairs([("__name__", "up"), ("__type__", "gauge"), ("a", "b")]).unwrap();
+        assert_eq!(
+            drop_metric_name(&l),
+            Labels::from_pairs([("a", "b")]).unwrap()
+        );
+    }
+}
