@@ -266,7 +266,8 @@ impl Db {
         let mut pairs = Vec::new();
         for name in p.label_names() {
             let values = p.label_values(&name);
-            c.label_value_count_by_label_name.push((name.clone(), values.len() as u64));
+            c.label_value_count_by_label_name
+                .push((name.clone(), values.len() as u64));
             let mut bytes = 0u64;
             for v in values {
                 let n = p.get(&name, &v).len() as u64;
