@@ -1,0 +1,476 @@
+//! Go's text forms of numbers and strings, where PromQL results or messages expose them.
+//!
+//! Owns: `%g`/`%v` and `%.Ng` (annotation texts), `%f` (error texts), `%q` (quoted names),
+//! `strconv.FormatFloat(v, 'f', -1, 64)` (`count_values` labels), OpenMetrics float labels
+//! (`histogram_quantiles`), and `strconv.ParseFloat` (the `le` label). Does not own JSON number
+//! formatting of API responses.
+
+use std::sync::LazyLock;
+
+/// Decimal digits of `|v|` (no trailing zeros, at least one digit) and the position of the
+/// decimal point relative to them: `v = 0.d1d2d3… × 10^dp`. `v` must be finite and non-zero.
+fn decimal_digits(v: f64, significant: Option<usize>) -> (Vec<u8>, i32) {
+    // Rust's `{:e}` yields the shortest round-trip digits; `{:.Ne}` rounds the exact binary value
+    // half-to-even, as Go's fixed-precision conversion does.
+    let text = match significant {
+        None => format!("{:e}", v.abs()),
+        Some(n) => format!("{:.*e}", n.saturating_sub(1), v.abs()),
+    };
+    let (mantissa, exp) = text.split_once('e').expect("exponent form");
+    let exp: i32 = exp.parse().expect("integer exponent");
+    let mut digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
+    while digits.len() > 1 && digits.last() == Some(&b'0') {
+        digits.pop();
+    }
+    (digits, exp + 1)
+}
+
+fn special(v: f64) -> Option<String> {
+    if v.is_nan() {
+        Some("NaN".into())
+    } else if v == f64::INFINITY {
+        Some("+Inf".into())
+    } else if v == f64::NEG_INFINITY {
+        Some("-Inf".into())
+    } else {
+        None
+    }
+}
+
+fn sign(v: f64) -> &'static str {
+    if v.is_sign_negative() { "-" } else { "" }
+}
+
+/// `%e` body from digits: `d.ddde±XX` with `decimals` digits after the point.
+fn exp_form(digits: &[u8], dp: i32, decimals: usize) -> String {
+    let mut s = String::new();
+    s.push(digits[0] as char);
+    if decimals > 0 {
+        s.push('.');
+        for i in 1..=decimals {
+            s.push(*digits.get(i).unwrap_or(&b'0') as char);
+        }
+    }
+    let e = dp - 1;
+    s.push('e');
+    s.push(if e < 0 { '-' } else { '+' });
+    // Go prints at least two exponent digits.
+    s.push_str(&format!("{:02}", e.abs()));
+    s
+}
+
+/// `%f` body from digits with `decimals` digits after the point.
+fn fixed_form(digits: &[u8], dp: i32, decimals: usize) -> String {
+    let digit = |i: i32| -> char {
+        if i >= 0 && (i as usize) < digits.len() {
+            digits[i as usize] as char
+        } else {
+            '0'
+        }
+    };
+    let mut s = String::new();
+    if dp > 0 {
+        for i in 0..dp {
+            s.push(digit(i));
+        }
+    } else {
+        s.push('0');
+    }
+    if decimals > 0 {
+        s.push('.');
+        for i in 0..decimals as i32 {
+            s.push(digit(dp + i));
+        }
+    }
+    s
+}
+
+/// Go's `%g` with precision `prec` (`None`: shortest, which is also `%v` for a float64).
+fn format_g_impl(v: f64, prec: Option<usize>) -> String {
+    if let Some(s) = special(v) {
+        return s;
+    }
+    if v == 0.0 {
+        return format!("{}0", sign(v));
+    }
+    let prec = prec.map(|p| p.max(1));
+    let (digits, dp) = decimal_digits(v, prec);
+    let nd = digits.len() as i32;
+    // Shortest: the %e/%f decision uses precision 6 (strconv's rule); explicit: the precision,
+    // lowered to the digit count when all digits are integral.
+    let (mut p, eprec) = match prec {
+        None => (nd, 6),
+        Some(p) => {
+            let p = p as i32;
+            (p, if p > nd && nd >= dp { nd } else { p })
+        }
+    };
+    let exp = dp - 1;
+    let body = if exp < -4 || exp >= eprec {
+        p = p.min(nd);
+        exp_form(&digits, dp, (p - 1).max(0) as usize)
+    } else {
+        if p > dp {
+            p = nd;
+        }
+        fixed_form(&digits, dp, (p - dp).max(0) as usize)
+    };
+    format!("{}{}", sign(v), body)
+}
+
+/// Go's `%g` / `%v` for a float64: shortest round-trip digits, exponent form when the decimal
+/// exponent is below -4 or at least 6 (`1e+06`, `1.5e-07`, `123456`).
+pub fn format_g(v: f64) -> String {
+    format_g_impl(v, None)
+}
+
+/// Go's `%.Ng`: `prec` significant digits, trailing zeros removed.
+pub fn format_g_prec(v: f64, prec: usize) -> String {
+    format_g_impl(v, Some(prec))
+}
+
+/// Go's `%.Nf` (`NaN`, `+Inf`, `-Inf` for the specials).
+pub fn format_f(v: f64, decimals: usize) -> String {
+    if let Some(s) = special(v) {
+        return s;
+    }
+    format!("{v:.decimals$}")
+}
+
+/// `strconv.FormatFloat(v, 'f', -1, 64)`: shortest digits, never an exponent. This is the value
+/// label `count_values` writes.
+pub fn format_value_label(v: f64) -> String {
+    if let Some(s) = special(v) {
+        return s;
+    }
+    // Rust's `Display` for f64 is the shortest round-trip digits in positional notation.
+    format!("{v}")
+}
+
+/// Prometheus' `labels.FormatOpenMetricsFloat`: `%g` shortest, with `.0` appended when the text
+/// has neither a point nor an exponent (`1.0`, `0.0`, `1e+06`, `0.5`).
+pub fn format_openmetrics_float(v: f64) -> String {
+    if v == 0.0 {
+        return "0.0".into();
+    }
+    let s = format_g(v);
+    if s.contains(['e', '.']) || v.is_nan() || v.is_infinite() {
+        s
+    } else {
+        s + ".0"
+    }
+}
+
+/// Unicode categories L, M, N, P, S: Go's `unicode.IsPrint` for non-ASCII runes (the only
+/// printable space is ASCII's).
+static PRINTABLE: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"^[\p{L}\p{M}\p{N}\p{P}\p{S}]$").expect("valid class"));
+
+fn is_print(c: char) -> bool {
+    if c.is_ascii() {
+        return (' '..='~').contains(&c);
+    }
+    let mut buf = [0u8; 4];
+    PRINTABLE.is_match(c.encode_utf8(&mut buf))
+}
+
+/// Go's `%q` (`strconv.Quote`) of a string: double quotes, backslash escapes for quotes,
+/// backslashes and non-printable runes.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if is_print(c) => out.push(c),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push_str(&format!("\\U{:08x}", c as u32)),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Go's `strconv.ParseFloat(s, 64)`, with its error cases as `None`: Go's literal syntax
+/// (decimal, `0x` hexadecimal with a mandatory `p` exponent, `_` between digits), `Inf`,
+/// `+Inf`, `-Infinity`, `NaN` in any case (no sign on NaN), and overflow to ±Inf from finite
+/// text is an error (`ErrRange`) while underflow to zero is not.
+pub fn parse_float(s: &str) -> Option<f64> {
+    if let Some(v) = parse_special(s) {
+        return Some(v);
+    }
+    let (negative, body) = match s.as_bytes().first() {
+        Some(b'+') => (false, &s[1..]),
+        Some(b'-') => (true, &s[1..]),
+        _ => (false, s),
+    };
+    let magnitude = if body.len() > 2 && body[..2].eq_ignore_ascii_case("0x") {
+        parse_hex(&body[2..])?
+    } else {
+        parse_decimal(body)?
+    };
+    if magnitude.is_infinite() {
+        return None;
+    }
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+fn parse_special(s: &str) -> Option<f64> {
+    let lower = s.to_ascii_lowercase();
+    match lower.as_str() {
+        "nan" => Some(f64::NAN),
+        "inf" | "+inf" | "infinity" | "+infinity" => Some(f64::INFINITY),
+        "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
+        _ => None,
+    }
+}
+
+/// Underscores may only separate digits (or follow a base prefix, signalled by `after_prefix`).
+fn underscores_ok(digits_and_marks: &str, after_prefix: bool, hex: bool) -> bool {
+    // 'd': last was a digit (or the base prefix), '_': an underscore, 'x': anything else.
+    let mut last = if after_prefix { 'd' } else { '^' };
+    for c in digits_and_marks.chars() {
+        let is_digit = c.is_ascii_digit() || (hex && c.is_ascii_hexdigit());
+        if is_digit {
+            last = 'd';
+        } else if c == '_' {
+            if last != 'd' {
+                return false;
+            }
+            last = '_';
+        } else {
+            if last == '_' {
+                return false;
+            }
+            last = 'x';
+        }
+    }
+    last != '_'
+}
+
+fn parse_decimal(body: &str) -> Option<f64> {
+    // Validate Go's grammar: digits [. digits] [e [sign] digits], at least one mantissa digit.
+    let bytes = body.as_bytes();
+    let mut i = 0;
+    let mut mantissa_digits = 0;
+    let mut seen_point = false;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'0'..=b'9' => mantissa_digits += 1,
+            b'_' => {}
+            b'.' if !seen_point => seen_point = true,
+            _ => break,
+        }
+        i += 1;
+    }
+    if mantissa_digits == 0 {
+        return None;
+    }
+    if i < bytes.len() && (bytes[i] | 0x20) == b'e' {
+        i += 1;
+        if i < bytes.len() && (bytes[i] == b'+' || bytes[i] == b'-') {
+            i += 1;
+        }
+        let mut exp_digits = 0;
+        while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'_') {
+            exp_digits += usize::from(bytes[i] != b'_');
+            i += 1;
+        }
+        if exp_digits == 0 {
+            return None;
+        }
+    }
+    if i != bytes.len() {
+        return None;
+    }
+    if body.contains('_') && !underscores_ok(body, false, false) {
+        return None;
+    }
+    // The grammar is now a subset of what Rust accepts; both round correctly.
+    body.replace('_', "").parse::<f64>().ok()
+}
+
+fn parse_hex(body: &str) -> Option<f64> {
+    if body.contains('_') && !underscores_ok(body, true, true) {
+        return None;
+    }
+    let clean = body.replace('_', "");
+    let (mantissa_text, exp_text) = clean.split_once(['p', 'P'])?;
+    let exp: i64 = {
+        let t = exp_text.strip_prefix('+').unwrap_or(exp_text);
+        let digits = t.strip_prefix('-').unwrap_or(t);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // Huge exponents only need to be "huge": clamp before parsing overflows.
+        let v: i64 = digits.get(..digits.len().min(6))?.parse().ok()?;
+        if t.starts_with('-') { -v } else { v }
+    };
+    let (int_part, frac_part) = mantissa_text.split_once('.').unwrap_or((mantissa_text, ""));
+    if int_part.is_empty() && frac_part.is_empty() {
+        return None;
+    }
+    // Keep the first 16 significant hex digits (64 bits); later non-zero digits become a sticky
+    // bit so rounding still sees them.
+    let mut mantissa: u64 = 0;
+    let mut kept = 0;
+    let mut sticky = false;
+    let mut scale: i64 = 0; // power-of-two adjustment from digit positions
+    for (i, c) in int_part.chars().chain(frac_part.chars()).enumerate() {
+        let d = u64::from(c.to_digit(16)?);
+        let fractional = i >= int_part.len();
+        if kept < 16 {
+            if mantissa != 0 || d != 0 {
+                kept += 1;
+            }
+            mantissa = (mantissa << 4) | d;
+            if fractional {
+                scale -= 4;
+            }
+        } else {
+            sticky |= d != 0;
+            if !fractional {
+                scale += 4;
+            }
+        }
+    }
+    Some(scale_binary(mantissa, sticky, exp + scale))
+}
+
+/// `m × 2^e` correctly rounded (half to even) to f64; `sticky` marks non-zero bits below `m`.
+fn scale_binary(m: u64, sticky: bool, e: i64) -> f64 {
+    if m == 0 {
+        return 0.0;
+    }
+    let bits = 64 - i64::from(m.leading_zeros());
+    let top = e + bits - 1; // binary exponent of the leading bit
+    if top > 1023 {
+        return f64::INFINITY;
+    }
+    // Significant bits representable at this magnitude: 53 for normals, fewer for subnormals.
+    let keep = if top >= -1022 {
+        53
+    } else {
+        (top + 1075).max(0)
+    };
+    let drop = bits - keep;
+    let (mut m, mut e) = (u128::from(m), e);
+    if drop > 0 {
+        let drop = drop as u32;
+        let half = 1u128 << (drop - 1);
+        let rem = m & ((1u128 << drop) - 1);
+        m >>= drop;
+        e += i64::from(drop);
+        let round_up = rem > half || (rem == half && (sticky || m & 1 == 1));
+        if round_up {
+            m += 1;
+        }
+        if m == 0 {
+            return 0.0;
+        }
+        if e + (128 - i64::from(m.leading_zeros())) - 1 > 1023 {
+            return f64::INFINITY;
+        }
+    }
+    // The product is exactly representable now; split the power so no factor over/underflows.
+    let half = e / 2;
+    (m as f64) * pow2(half) * pow2(e - half)
+}
+
+fn pow2(e: i64) -> f64 {
+    if e >= -1022 {
+        f64::from_bits(((e + 1023) as u64) << 52)
+    } else {
+        f64::from_bits(1u64 << (e + 1074))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn g_switches_to_exponent_at_six_digits() {
+        assert_eq!(format_g(123456.0), "123456");
+        assert_eq!(format_g(1e6), "1e+06");
+        assert_eq!(format_g(1234567.0), "1.234567e+06");
+        assert_eq!(format_g(0.0001), "0.0001");
+        assert_eq!(format_g(0.00001), "1e-05");
+        assert_eq!(format_g(-1.5), "-1.5");
+        assert_eq!(format_g(-0.0), "-0");
+        assert_eq!(format_g(f64::NEG_INFINITY), "-Inf");
+    }
+
+    #[test]
+    fn g_with_precision_rounds_and_trims() {
+        assert_eq!(format_g_prec(5.0, 2), "5");
+        assert_eq!(format_g_prec(150.0, 2), "1.5e+02");
+        assert_eq!(format_g_prec(0.25, 2), "0.25");
+        assert_eq!(format_g_prec(0.123, 2), "0.12");
+        assert_eq!(format_g_prec(99.0, 2), "99");
+        assert_eq!(format_g_prec(999.0, 2), "1e+03");
+    }
+
+    #[test]
+    fn value_labels_and_openmetrics_floats() {
+        assert_eq!(format_value_label(1e100).len(), 101);
+        assert_eq!(format_value_label(0.0000001), "0.0000001");
+        assert_eq!(format_value_label(f64::INFINITY), "+Inf");
+        assert_eq!(format_openmetrics_float(1.0), "1.0");
+        assert_eq!(format_openmetrics_float(-0.0), "0.0");
+        assert_eq!(format_openmetrics_float(0.5), "0.5");
+        assert_eq!(format_openmetrics_float(1e6), "1e+06");
+        assert_eq!(format_openmetrics_float(100.0), "100.0");
+    }
+
+    #[test]
+    fn quote_escapes_like_go() {
+        assert_eq!(quote("a\"b\\c"), r#""a\"b\\c""#);
+        assert_eq!(quote("x\ny\u{1}"), r#""x\ny\x01""#);
+        assert_eq!(quote("ü€"), "\"ü€\"");
+        assert_eq!(quote("\u{a0}"), r#""\u00a0""#);
+    }
+
+    #[test]
+    fn parse_float_follows_go_syntax() {
+        assert_eq!(parse_float("0.5"), Some(0.5));
+        assert_eq!(parse_float("+Inf"), Some(f64::INFINITY));
+        assert_eq!(parse_float("-infinity"), Some(f64::NEG_INFINITY));
+        assert!(parse_float("nan").unwrap().is_nan());
+        assert_eq!(parse_float("-nan"), None);
+        assert_eq!(parse_float("infin"), None);
+        assert_eq!(parse_float("1_000"), Some(1000.0));
+        assert_eq!(parse_float("1__0"), None);
+        assert_eq!(parse_float("_1"), None);
+        assert_eq!(parse_float("1e400"), None, "overflow is ErrRange");
+        assert_eq!(
+            parse_float("1e-400"),
+            Some(0.0),
+            "underflow is not an error"
+        );
+        assert_eq!(parse_float("0x1p-2"), Some(0.25));
+        assert_eq!(parse_float("0x1.8p1"), Some(3.0));
+        assert_eq!(parse_float("0x1.8"), None, "hex needs a p exponent");
+        assert_eq!(parse_float("0x1p-1074"), Some(f64::from_bits(1)));
+        assert_eq!(parse_float("0x1p1024"), None);
+        assert_eq!(parse_float(""), None);
+        assert_eq!(parse_float("."), None);
+        assert_eq!(parse_float("1e"), None);
+        assert_eq!(parse_float(".5"), Some(0.5));
+        assert_eq!(parse_float("5."), Some(5.0));
+        assert_eq!(parse_float(" 1"), None);
+    }
+}
