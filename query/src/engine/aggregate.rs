@@ -1,13 +1,13 @@
 //! Aggregation operators over all steps: `sum`, `avg`, `count`, `min`, `max`, `group`, `stddev`,
 //! `stdvar`, `quantile`, `topk`, `bottomk`, `limitk`, `limit_ratio`, `count_values`, with `by`/`without`.
 //!
-//! Owns grouping (each input series is mapped to its group once, not per step), the per-step
-//! accumulation with Prometheus' numerics (Kahan–Neumaier sums, the avg fallback to an incremental mean
-//! on overflow, Welford variance, NaN handling in min/max and topk), the k-selection heaps (so ties and
-//! NaNs are kept or evicted as Prometheus' heaps do), the parameter checks and their errors/warnings,
-//! and the output shape (one series per group; topk and friends keep input labels; an instant query's
-//! topk/bottomk output is sorted). It does not own evaluating the operand or the parameter (the
-//! evaluator passes them in, already evaluated over the steps).
+//! Owns grouping (each input series is mapped to its group once, not per step), stepping through the
+//! input series, the parameter checks that fail a query or warn (NaN k, k beyond `i64`, NaN or
+//! out-of-range ratio, out-of-range quantile), the labels of the output (one series per group; the
+//! k-selections keep their input series; an instant query's topk/bottomk output in rank order), and
+//! `__name__` bookkeeping under delayed removal. The per-group numerics (Kahan sums, the avg overflow
+//! fallback, Welford variance, NaN rules, Go's heap behaviour for ties) are the function library's
+//! (`crate::functions::aggregate`).
 
 use std::collections::HashMap;
 
@@ -15,12 +15,15 @@ use ember_index::{Label, Labels};
 
 use super::QueryError;
 use super::eval::{Evaluator, Val};
-use super::fallback::{kahan_inc, quantile};
 use super::hash::prometheus_hash;
-use super::limits::QueryCtx;
 use super::plan::{Aggregate, Node};
-use super::types::go_quote;
-use super::types::{METRIC_NAME, StepSeries, Steps, labels_from};
+use super::types::{METRIC_NAME, StepSeries, labels_from};
+use crate::functions::Annotation;
+use crate::functions::aggregate::{
+    self as fagg, Aggregator, Select, Selection, clamp_ratio, k_from_param, limit_ratio_keeps,
+    ratio_sample_offset,
+};
+use crate::functions::gofmt::{format_g, format_value_label, quote};
 
 /// The aggregation operators, independent of how the parser spells them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,81 +44,69 @@ pub(crate) enum AggOp {
     CountValues,
 }
 
-/// An aggregation to run: operator, grouping, and where to report parameter warnings.
-pub(crate) struct AggSpec<'a> {
-    pub op: AggOp,
-    pub without: bool,
-    /// Grouping label names (any order).
-    pub grouping: &'a [String],
-    /// " (line:col)" of the parameter, appended to its warnings.
-    pub param_pos: String,
-    pub delayed_name_removal: bool,
-}
-
-impl AggSpec<'_> {
-    /// Labels of the group `l` belongs to (also its key).
-    fn group_labels(&self, l: &Labels) -> Labels {
-        let names: Vec<&str> = self.grouping.iter().map(String::as_str).collect();
-        if self.without {
-            let mut all = names;
-            all.push(METRIC_NAME);
-            l.without(&all)
-        } else if names.is_empty() {
-            Labels::empty()
-        } else {
-            l.keep_only(&names)
-        }
+impl AggOp {
+    /// The library's accumulator for a value aggregation; `None` for selections and count_values.
+    fn value_op(self) -> Option<fagg::AggOp> {
+        Some(match self {
+            AggOp::Sum => fagg::AggOp::Sum,
+            AggOp::Avg => fagg::AggOp::Avg,
+            AggOp::Count => fagg::AggOp::Count,
+            AggOp::Min => fagg::AggOp::Min,
+            AggOp::Max => fagg::AggOp::Max,
+            AggOp::Group => fagg::AggOp::Group,
+            AggOp::Stddev => fagg::AggOp::Stddev,
+            AggOp::Stdvar => fagg::AggOp::Stdvar,
+            AggOp::Quantile => fagg::AggOp::Quantile,
+            _ => return None,
+        })
     }
 }
 
-impl Evaluator<'_> {
-    pub(crate) fn eval_aggregate(&self, a: &Aggregate) -> Result<Val, QueryError> {
-        let before = self.ctx.current();
-        let spec = AggSpec {
-            op: a.op,
-            without: a.without,
-            grouping: &a.grouping,
-            param_pos: self.pos(a.param.as_ref().and_then(Node::pos)),
-            delayed_name_removal: self.delayed(),
-        };
-        let out = if a.op == AggOp::CountValues {
-            let label = match &a.param {
-                Some(Node::Str(s)) => s.clone(),
-                _ => String::new(),
-            };
-            if label.is_empty() {
-                return Err(QueryError::Execution(format!(
-                    "invalid label name {}",
-                    go_quote(&label)
-                )));
-            }
-            let input = self.eval(&a.expr)?.into_series();
-            count_values(self.ctx, &self.steps, &spec, &label, input)?
-        } else {
-            let params = match &a.param {
-                Some(p) => Some(self.eval(p)?.into_scalar()),
-                None => None,
-            };
-            let input = self.eval(&a.expr)?.into_series();
-            aggregate(self.ctx, &self.steps, &spec, input, params.as_deref())?
-        };
-        let total: usize = out.iter().map(|s| s.points.len()).sum();
-        self.ctx.set(before + total)?;
-        Ok(Val::Vector(out))
+/// The labels that identify a series' group (and label its output for value aggregations).
+fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
+    let names: Vec<&str> = grouping.iter().map(String::as_str).collect();
+    if without {
+        let mut all = names;
+        all.push(METRIC_NAME);
+        l.without(&all)
+    } else if names.is_empty() {
+        Labels::empty()
+    } else {
+        l.keep_only(&names)
     }
 }
 
-/// Moves through one input series step by step.
-struct Cursor {
-    next: usize,
+/// Groups `input` once: each series' group index, and each group's labels in first-seen order.
+fn group(input: &[StepSeries], grouping: &[String], without: bool) -> (Vec<usize>, Vec<Labels>) {
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut labels: Vec<Labels> = Vec::new();
+    let of_series = input
+        .iter()
+        .map(|s| {
+            let key = group_labels(&s.labels, grouping, without);
+            let next = labels.len();
+            *index.entry(key.clone()).or_insert_with(|| {
+                labels.push(key);
+                next
+            })
+        })
+        .collect();
+    (of_series, labels)
 }
 
-impl Cursor {
-    /// The series' value at step `ts`, if it has one.
-    fn take(&mut self, s: &StepSeries, ts: i64) -> Option<f64> {
-        match s.points.get(self.next) {
+/// Moves through the input series step by step: at each step, the value of each series that has
+/// one.
+struct Cursors(Vec<usize>);
+
+impl Cursors {
+    fn new(n: usize) -> Cursors {
+        Cursors(vec![0; n])
+    }
+
+    fn take(&mut self, i: usize, s: &StepSeries, ts: i64) -> Option<f64> {
+        match s.points.get(self.0[i]) {
             Some(&(t, v)) if t == ts => {
-                self.next += 1;
+                self.0[i] += 1;
                 Some(v)
             }
             _ => None,
@@ -123,567 +114,291 @@ impl Cursor {
     }
 }
 
-#[derive(Clone, Default)]
-struct Group {
-    seen: bool,
-    value: f64,
-    mean: f64,
-    kahan_c: f64,
-    count: f64,
-    incremental_mean: bool,
-    drop_name: bool,
-    values: Vec<f64>,
-}
-
-/// Runs a value aggregation (`sum` … `quantile`) or a k-selection over the steps. `params` holds the
-/// parameter's value at each step (k, q or r), when the operator takes one.
-pub(crate) fn aggregate(
-    ctx: &QueryCtx,
-    steps: &Steps,
-    spec: &AggSpec<'_>,
-    input: Vec<StepSeries>,
-    params: Option<&[f64]>,
-) -> Result<Vec<StepSeries>, QueryError> {
-    let param_at = |i: usize| params.map_or(f64::NAN, |p| p[i]);
-    check_params(ctx, spec, params)?;
-
-    // Map every input series to its group once.
-    let mut group_index: HashMap<Labels, usize> = HashMap::new();
-    let mut group_labels: Vec<Labels> = Vec::new();
-    let series_group: Vec<usize> = input
-        .iter()
-        .map(|s| {
-            let key = spec.group_labels(&s.labels);
-            let next = group_labels.len();
-            *group_index.entry(key.clone()).or_insert_with(|| {
-                group_labels.push(key);
-                next
-            })
-        })
-        .collect();
-
-    match spec.op {
-        AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio => {
-            if matches!(spec.op, AggOp::LimitRatio) {
-                let all_zero = params.is_some_and(|p| p.iter().all(|&r| r == 0.0));
-                if all_zero {
-                    return Ok(Vec::new());
-                }
-            } else if params.is_some_and(|p| p.iter().all(|&k| k < 1.0)) {
-                return Ok(Vec::new());
-            }
-            select_k(
-                ctx,
-                steps,
-                spec,
-                &input,
-                &series_group,
-                group_labels.len(),
-                param_at,
-            )
-        }
-        AggOp::CountValues => unreachable!("count_values has its own entry point"),
-        _ => {
-            let mut out: Vec<StepSeries> = group_labels
-                .into_iter()
-                .map(|labels| StepSeries {
-                    labels,
-                    drop_name: false,
-                    points: Vec::new(),
-                })
-                .collect();
-            let mut groups = vec![Group::default(); out.len()];
-            let mut cursors: Vec<Cursor> = input.iter().map(|_| Cursor { next: 0 }).collect();
-            for (step, ts) in steps.iter().enumerate() {
-                ctx.check()?;
-                groups.iter_mut().for_each(|g| g.seen = false);
-                for (si, s) in input.iter().enumerate() {
-                    let Some(v) = cursors[si].take(s, ts) else {
-                        continue;
-                    };
-                    accumulate(spec.op, &mut groups[series_group[si]], v, s.drop_name);
-                }
-                for (gi, g) in groups.iter().enumerate() {
-                    if !g.seen {
-                        continue;
-                    }
-                    let v = finish(spec.op, g, param_at(step));
-                    out[gi].points.push((ts, v));
-                    out[gi].drop_name = g.drop_name;
-                }
-            }
-            out.retain(|s| !s.points.is_empty());
-            Ok(out)
-        }
-    }
-}
-
-/// Prometheus' checks of the parameter over all steps, before any work.
-fn check_params(
-    ctx: &QueryCtx,
-    spec: &AggSpec<'_>,
-    params: Option<&[f64]>,
-) -> Result<(), QueryError> {
-    let Some(p) = params else { return Ok(()) };
-    let any_nan = p.iter().any(|v| v.is_nan());
-    // Go's math.Max/Min propagate NaN, so one NaN makes both bounds NaN there.
-    let (max, min) = if any_nan {
-        (f64::NAN, f64::NAN)
-    } else {
-        (
-            p.iter().copied().fold(-f64::MAX, f64::max),
-            p.iter().copied().fold(f64::MAX, f64::min),
-        )
-    };
-    match spec.op {
-        AggOp::Topk | AggOp::Bottomk | AggOp::Limitk => {
-            if max < 1.0 {
-                return Ok(());
-            }
-            if any_nan {
-                return Err(QueryError::Execution("Parameter value is NaN".into()));
-            }
-            if min <= i64::MIN as f64 {
-                return Err(QueryError::Execution(format!(
-                    "Scalar value {} underflows int64",
-                    go_float(min)
-                )));
-            }
-            if max >= i64::MAX as f64 {
-                return Err(QueryError::Execution(format!(
-                    "Scalar value {} overflows int64",
-                    go_float(max)
-                )));
-            }
-        }
-        AggOp::LimitRatio => {
-            if max == 0.0 && min == 0.0 {
-                return Ok(());
-            }
-            if any_nan {
-                return Err(QueryError::Execution("Ratio value is NaN".into()));
-            }
-            if max > 1.0 {
-                ctx.warn(format!(
-                    "PromQL warning: ratio value should be between -1 and 1, got {}, capping to 1{}",
-                    go_float(max),
-                    spec.param_pos
-                ));
-            }
-            if min < -1.0 {
-                ctx.warn(format!(
-                    "PromQL warning: ratio value should be between -1 and 1, got {}, capping to -1{}",
-                    go_float(min),
-                    spec.param_pos
-                ));
-            }
-        }
-        AggOp::Quantile => {
-            let warn = |q: f64| {
-                ctx.warn(format!(
-                    "PromQL warning: quantile value should be between 0 and 1, got {}{}",
-                    go_float(q),
-                    spec.param_pos
-                ))
+impl Evaluator<'_> {
+    pub(crate) fn eval_aggregate(&self, a: &Aggregate) -> Result<Val, QueryError> {
+        let before = self.ctx.current();
+        let out = if a.op == AggOp::CountValues {
+            let label = match &a.param {
+                Some(Node::Str(s)) => s.clone(),
+                _ => String::new(),
             };
-            if any_nan {
-                warn(f64::NAN);
+            // Prometheus 3 accepts any UTF-8 label name but the empty one.
+            if label.is_empty() {
+                return Err(QueryError::Execution(format!(
+                    "invalid label name {}",
+                    quote(&label)
+                )));
             }
-            if max > 1.0 {
-                warn(max);
+            let input = self.eval(&a.expr)?.into_series();
+            self.count_values(a, &label, input)?
+        } else {
+            let params = match &a.param {
+                Some(p) => Some(self.eval(p)?.into_scalar()),
+                None => None,
+            };
+            let input = self.eval(&a.expr)?.into_series();
+            if !self.check_params(a, params.as_deref())? {
+                Vec::new()
+            } else if let Some(op) = a.op.value_op() {
+                self.aggregate_values(a, op, input, params.as_deref())?
+            } else {
+                self.select(a, input, params.as_deref().unwrap_or(&[]))?
             }
-            if min < 0.0 {
-                warn(min);
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// Go's `%g`/`%v` for a float in annotation text.
-pub(crate) fn go_float(v: f64) -> String {
-    super::fallback::format_go_float(v)
-}
-
-fn accumulate(op: AggOp, g: &mut Group, f: f64, drop_name: bool) {
-    if !g.seen {
-        *g = Group {
-            seen: true,
-            value: f,
-            mean: f,
-            count: 1.0,
-            drop_name,
-            values: std::mem::take(&mut g.values),
-            ..Group::default()
         };
-        match op {
-            AggOp::Stddev | AggOp::Stdvar => {
-                g.value = if f.is_nan() || f.is_infinite() {
-                    f64::NAN
-                } else {
-                    0.0
-                };
+        let total: usize = out.iter().map(|s| s.points.len()).sum();
+        self.ctx.set(before + total)?;
+        Ok(Val::Vector(out))
+    }
+
+    /// Prometheus' checks of the parameter over all steps, before any work. `false`: the result
+    /// is empty without looking at the input (every k below 1, every ratio 0).
+    fn check_params(&self, a: &Aggregate, params: Option<&[f64]>) -> Result<bool, QueryError> {
+        let Some(p) = params else { return Ok(true) };
+        let any_nan = p.iter().any(|v| v.is_nan());
+        // Go's math.Max/Min propagate NaN, so one NaN makes both bounds NaN there.
+        let (max, min) = if any_nan {
+            (f64::NAN, f64::NAN)
+        } else {
+            (
+                p.iter().copied().fold(-f64::MAX, f64::max),
+                p.iter().copied().fold(f64::MAX, f64::min),
+            )
+        };
+        let param = a.param.as_ref();
+        match a.op {
+            AggOp::Topk | AggOp::Bottomk | AggOp::Limitk => {
+                if max < 1.0 {
+                    return Ok(false);
+                }
+                if any_nan {
+                    return Err(QueryError::Execution("Parameter value is NaN".into()));
+                }
+                if min <= i64::MIN as f64 {
+                    return Err(QueryError::Execution(format!(
+                        "Scalar value {} underflows int64",
+                        format_g(min)
+                    )));
+                }
+                if max >= i64::MAX as f64 {
+                    return Err(QueryError::Execution(format!(
+                        "Scalar value {} overflows int64",
+                        format_g(max)
+                    )));
+                }
+            }
+            AggOp::LimitRatio => {
+                if max == 0.0 && min == 0.0 {
+                    return Ok(false);
+                }
+                if any_nan {
+                    return Err(QueryError::Execution("Ratio value is NaN".into()));
+                }
+                if max > 1.0 {
+                    let a = Annotation::InvalidRatio {
+                        ratio: max,
+                        capped_to: 1.0,
+                    };
+                    self.annotate(a, param);
+                }
+                if min < -1.0 {
+                    let a = Annotation::InvalidRatio {
+                        ratio: min,
+                        capped_to: -1.0,
+                    };
+                    self.annotate(a, param);
+                }
             }
             AggOp::Quantile => {
-                g.values.clear();
-                g.values.push(f);
+                if any_nan {
+                    self.annotate(Annotation::InvalidQuantile { q: f64::NAN }, param);
+                }
+                if max > 1.0 {
+                    self.annotate(Annotation::InvalidQuantile { q: max }, param);
+                }
+                if min < 0.0 {
+                    self.annotate(Annotation::InvalidQuantile { q: min }, param);
+                }
             }
-            AggOp::Group => g.value = 1.0,
             _ => {}
         }
-        return;
+        Ok(true)
     }
-    g.drop_name |= drop_name;
-    match op {
-        AggOp::Sum => (g.value, g.kahan_c) = kahan_inc(f, g.value, g.kahan_c),
-        AggOp::Avg => {
-            g.count += 1.0;
-            if !g.incremental_mean {
-                let (v, c) = kahan_inc(f, g.value, g.kahan_c);
-                if !v.is_infinite() {
-                    (g.value, g.kahan_c) = (v, c);
-                    return;
+
+    /// `sum` … `quantile`: one output series per group, a point at each step the group had input.
+    fn aggregate_values(
+        &self,
+        a: &Aggregate,
+        op: fagg::AggOp,
+        input: Vec<StepSeries>,
+        params: Option<&[f64]>,
+    ) -> Result<Vec<StepSeries>, QueryError> {
+        let (of_series, labels) = group(&input, &a.grouping, a.without);
+        let mut out: Vec<StepSeries> = labels
+            .into_iter()
+            .map(|labels| StepSeries {
+                labels,
+                drop_name: false,
+                points: Vec::new(),
+            })
+            .collect();
+        let mut groups: Vec<Aggregator> = (0..out.len()).map(|_| Aggregator::new(op)).collect();
+        // Whether any input of the group at this step is to lose its name (delayed removal).
+        let mut drop_name = vec![false; out.len()];
+        let mut cursors = Cursors::new(input.len());
+        for (step, ts) in self.steps.iter().enumerate() {
+            self.ctx.check()?;
+            groups.iter_mut().for_each(Aggregator::reset);
+            drop_name.iter_mut().for_each(|d| *d = false);
+            for (si, s) in input.iter().enumerate() {
+                if let Some(v) = cursors.take(si, s, ts) {
+                    groups[of_series[si]].add(v);
+                    drop_name[of_series[si]] |= s.drop_name;
                 }
-                // The running sum would overflow: continue with an incremental mean.
-                g.incremental_mean = true;
-                g.mean = g.value / (g.count - 1.0);
-                g.kahan_c /= g.count - 1.0;
             }
-            let q = (g.count - 1.0) / g.count;
-            (g.mean, g.kahan_c) = kahan_inc(f / g.count, q * g.mean, q * g.kahan_c);
-        }
-        AggOp::Group => {}
-        AggOp::Max => {
-            if g.value < f || g.value.is_nan() {
-                g.value = f;
+            let param = params.map_or(f64::NAN, |p| p[step]);
+            for (gi, g) in groups.iter_mut().enumerate() {
+                if let Some(v) = g.result(param) {
+                    out[gi].points.push((ts, v));
+                    out[gi].drop_name = drop_name[gi];
+                }
             }
         }
-        AggOp::Min => {
-            if g.value > f || g.value.is_nan() {
-                g.value = f;
-            }
-        }
-        AggOp::Count => g.count += 1.0,
-        AggOp::Stddev | AggOp::Stdvar => {
-            g.count += 1.0;
-            let delta = f - g.mean;
-            g.mean += delta / g.count;
-            g.value += delta * (f - g.mean);
-        }
-        AggOp::Quantile => g.values.push(f),
-        AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio | AggOp::CountValues => {
-            unreachable!("not a value aggregation")
-        }
-    }
-}
-
-fn finish(op: AggOp, g: &Group, q: f64) -> f64 {
-    match op {
-        AggOp::Avg if g.incremental_mean => g.mean + g.kahan_c,
-        AggOp::Avg => g.value / g.count + g.kahan_c / g.count,
-        AggOp::Count => g.count,
-        AggOp::Stdvar => g.value / g.count,
-        AggOp::Stddev => (g.value / g.count).sqrt(),
-        AggOp::Quantile => {
-            let mut v = g.values.clone();
-            quantile(q, &mut v)
-        }
-        AggOp::Sum => g.value + g.kahan_c,
-        _ => g.value,
-    }
-}
-
-/// One element held by a k-selection heap.
-#[derive(Clone)]
-struct Held {
-    series: usize,
-    v: f64,
-}
-
-/// Go's `container/heap` over `less`, so the same elements survive as in Prometheus when values tie.
-struct KHeap {
-    items: Vec<Held>,
-    /// `topk` keeps the smallest on top (`a < b`, NaN smallest); `bottomk` the largest.
-    reverse: bool,
-}
-
-impl KHeap {
-    fn less(&self, i: usize, j: usize) -> bool {
-        let (a, b) = (self.items[i].v, self.items[j].v);
-        if a.is_nan() {
-            return true;
-        }
-        if self.reverse { a > b } else { a < b }
+        out.retain(|s| !s.points.is_empty());
+        Ok(out)
     }
 
-    fn up(&mut self, mut j: usize) {
-        while j > 0 {
-            let i = (j - 1) / 2;
-            if !self.less(j, i) {
-                break;
-            }
-            self.items.swap(i, j);
-            j = i;
-        }
-    }
-
-    fn down(&mut self, i0: usize) -> bool {
-        let n = self.items.len();
-        let mut i = i0;
-        loop {
-            let j1 = 2 * i + 1;
-            if j1 >= n {
-                break;
-            }
-            let mut j = j1;
-            if j1 + 1 < n && self.less(j1 + 1, j1) {
-                j = j1 + 1;
-            }
-            if !self.less(j, i) {
-                break;
-            }
-            self.items.swap(i, j);
-            i = j;
-        }
-        i > i0
-    }
-
-    fn push(&mut self, h: Held) {
-        self.items.push(h);
-        let n = self.items.len() - 1;
-        self.up(n);
-    }
-
-    fn replace_top(&mut self, h: Held) {
-        self.items[0] = h;
-        if !self.down(0) {
-            self.up(0);
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn select_k(
-    ctx: &QueryCtx,
-    steps: &Steps,
-    spec: &AggSpec<'_>,
-    input: &[StepSeries],
-    series_group: &[usize],
-    num_groups: usize,
-    param_at: impl Fn(usize) -> f64,
-) -> Result<Vec<StepSeries>, QueryError> {
-    let op = spec.op;
-    let instant = steps.is_instant();
-    let mut cursors: Vec<Cursor> = input.iter().map(|_| Cursor { next: 0 }).collect();
-    // Range query: output series by input series index, in first-output order.
-    let mut by_series: HashMap<usize, usize> = HashMap::new();
-    let mut out: Vec<StepSeries> = Vec::new();
-    let mut heaps: Vec<Option<KHeap>> = (0..num_groups).map(|_| None).collect();
-    // Sampling offset of each series for limit_ratio, computed once.
-    let offsets: Vec<f64> = if op == AggOp::LimitRatio {
-        input
-            .iter()
-            .map(|s| prometheus_hash(&s.labels) as f64 / u64::MAX as f64)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    for (step, ts) in steps.iter().enumerate() {
-        ctx.check()?;
-        let param = param_at(step);
-        heaps.iter_mut().for_each(|h| *h = None);
-        let k = (param as i64).min(input.len() as i64);
-        let ratio = param.clamp(-1.0, 1.0);
-        let skip_step = match op {
-            AggOp::LimitRatio => param == 0.0,
-            _ => k < 1,
+    /// `topk`, `bottomk`, `limitk`, `limit_ratio`: the selected input series themselves.
+    fn select(
+        &self,
+        a: &Aggregate,
+        input: Vec<StepSeries>,
+        params: &[f64],
+    ) -> Result<Vec<StepSeries>, QueryError> {
+        let (of_series, labels) = group(&input, &a.grouping, a.without);
+        let instant = self.steps.is_instant();
+        // Sampling offsets for limit_ratio, from Prometheus' label hash, once per series.
+        let offsets: Vec<f64> = if a.op == AggOp::LimitRatio {
+            input
+                .iter()
+                .map(|s| ratio_sample_offset(prometheus_hash(&s.labels)))
+                .collect()
+        } else {
+            Vec::new()
         };
-        for (si, s) in input.iter().enumerate() {
-            // Consume the value even when the step yields nothing, so later steps line up.
-            let Some(v) = cursors[si].take(s, ts) else {
-                continue;
+        let mut cursors = Cursors::new(input.len());
+        // Output series by input series (range queries accumulate; an instant query keeps order).
+        let mut by_series: HashMap<usize, usize> = HashMap::new();
+        let mut out: Vec<StepSeries> = Vec::new();
+        for (step, ts) in self.steps.iter().enumerate() {
+            self.ctx.check()?;
+            let param = params[step];
+            let select = match a.op {
+                AggOp::Topk => Select::Topk(k_from_param(param, input.len())),
+                AggOp::Bottomk => Select::Bottomk(k_from_param(param, input.len())),
+                AggOp::Limitk => Select::Limitk(k_from_param(param, input.len())),
+                _ => Select::LimitRatio(clamp_ratio(param)),
             };
-            if skip_step {
-                continue;
+            let nothing = match select {
+                Select::LimitRatio(r) => r == 0.0,
+                Select::Topk(k) | Select::Bottomk(k) | Select::Limitk(k) => k < 1,
+            };
+            let mut selections: Vec<Option<Selection<usize>>> =
+                (0..labels.len()).map(|_| None).collect();
+            for (si, s) in input.iter().enumerate() {
+                // Take the value even when the step yields nothing, so later steps line up.
+                let Some(v) = cursors.take(si, s, ts) else {
+                    continue;
+                };
+                if nothing {
+                    continue;
+                }
+                if let Select::LimitRatio(r) = select
+                    && !limit_ratio_keeps(r, offsets[si])
+                {
+                    continue;
+                }
+                selections[of_series[si]]
+                    .get_or_insert_with(|| Selection::new(select))
+                    .offer(v, si);
             }
-            let held = Held { series: si, v };
-            let slot = &mut heaps[series_group[si]];
-            let heap = slot.get_or_insert_with(|| KHeap {
-                items: Vec::new(),
-                reverse: op == AggOp::Bottomk,
-            });
-            match op {
-                AggOp::Topk | AggOp::Bottomk => {
-                    if (heap.items.len() as i64) < k {
-                        heap.push(held);
+            for selection in selections.into_iter().flatten() {
+                for (v, si) in selection.into_sorted() {
+                    let existing = if instant {
+                        None
                     } else {
-                        let top = heap.items[0].v;
-                        let better = if op == AggOp::Topk { top < v } else { top > v };
-                        if better || (top.is_nan() && !v.is_nan()) {
-                            if k > 1 {
-                                heap.replace_top(held);
-                            } else {
-                                heap.items[0] = held;
-                            }
+                        by_series.get(&si).copied()
+                    };
+                    match existing {
+                        Some(i) => out[i].points.push((ts, v)),
+                        None => {
+                            by_series.insert(si, out.len());
+                            out.push(StepSeries {
+                                labels: input[si].labels.clone(),
+                                drop_name: input[si].drop_name,
+                                points: vec![(ts, v)],
+                            });
                         }
                     }
                 }
-                AggOp::Limitk => {
-                    if (heap.items.len() as i64) < k {
-                        heap.items.push(held);
-                    }
-                }
-                _ => {
-                    let off = offsets[si];
-                    let keep = (ratio >= 0.0 && off < ratio) || (ratio < 0.0 && off >= 1.0 + ratio);
-                    if keep {
-                        heap.items.push(held);
-                    }
-                }
             }
         }
-        for heap in heaps.iter_mut().flatten() {
-            let mut items = std::mem::take(&mut heap.items);
-            match op {
-                // Descending for topk, ascending for bottomk, NaN last in both.
-                AggOp::Topk => items.sort_by(|a, b| desc_nan_last(a.v, b.v)),
-                AggOp::Bottomk => items.sort_by(|a, b| asc_nan_last(a.v, b.v)),
-                _ => {}
-            }
-            for h in items {
-                let src = &input[h.series];
-                let idx = if instant {
-                    None
-                } else {
-                    by_series.get(&h.series).copied()
+        Ok(out)
+    }
+
+    /// `count_values("label", v)`: per step, how many series of each group share a value; the value
+    /// (Go's `FormatFloat(v, 'f', -1)`) becomes label `label`.
+    fn count_values(
+        &self,
+        a: &Aggregate,
+        value_label: &str,
+        input: Vec<StepSeries>,
+    ) -> Result<Vec<StepSeries>, QueryError> {
+        let mut grouping = a.grouping.clone();
+        if !a.without {
+            grouping.push(value_label.to_string());
+        }
+        let mut cursors = Cursors::new(input.len());
+        let mut out: Vec<StepSeries> = Vec::new();
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        for ts in self.steps.iter() {
+            self.ctx.check()?;
+            // This step's groups, in first-seen order.
+            let mut counts: Vec<(Labels, f64)> = Vec::new();
+            let mut at: HashMap<Labels, usize> = HashMap::new();
+            for (si, s) in input.iter().enumerate() {
+                let Some(v) = cursors.take(si, s, ts) else {
+                    continue;
                 };
-                match idx {
-                    Some(i) => out[i].points.push((ts, h.v)),
+                let mut l: Vec<Label> = s
+                    .labels
+                    .iter()
+                    .filter(|l| l.name != value_label)
+                    .cloned()
+                    .collect();
+                l.push(Label::new(value_label, format_value_label(v)));
+                let key = group_labels(&labels_from(l), &grouping, a.without);
+                match at.get(&key) {
+                    Some(&i) => counts[i].1 += 1.0,
                     None => {
-                        by_series.insert(h.series, out.len());
+                        at.insert(key.clone(), counts.len());
+                        counts.push((key, 1.0));
+                    }
+                }
+            }
+            for (labels, n) in counts {
+                match index.get(&labels) {
+                    Some(&i) => out[i].points.push((ts, n)),
+                    None => {
+                        index.insert(labels.clone(), out.len());
                         out.push(StepSeries {
-                            labels: src.labels.clone(),
-                            drop_name: src.drop_name,
-                            points: vec![(ts, h.v)],
+                            labels,
+                            drop_name: false,
+                            points: vec![(ts, n)],
                         });
                     }
                 }
             }
         }
-    }
-    Ok(out)
-}
-
-fn desc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
-    match (a.is_nan(), b.is_nan()) {
-        (true, true) => std::cmp::Ordering::Equal,
-        (true, false) => std::cmp::Ordering::Greater,
-        (false, true) => std::cmp::Ordering::Less,
-        _ => b.partial_cmp(&a).expect("not NaN"),
-    }
-}
-
-fn asc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
-    match (a.is_nan(), b.is_nan()) {
-        (true, true) => std::cmp::Ordering::Equal,
-        (true, false) => std::cmp::Ordering::Greater,
-        (false, true) => std::cmp::Ordering::Less,
-        _ => a.partial_cmp(&b).expect("not NaN"),
-    }
-}
-
-/// `count_values("label", v)`: per step, counts the series of each group sharing one value; the value,
-/// formatted as Go's `FormatFloat(v, 'f', -1)`, becomes the label `label`.
-pub(crate) fn count_values(
-    ctx: &QueryCtx,
-    steps: &Steps,
-    spec: &AggSpec<'_>,
-    value_label: &str,
-    input: Vec<StepSeries>,
-) -> Result<Vec<StepSeries>, QueryError> {
-    let mut grouping: Vec<String> = spec.grouping.to_vec();
-    if !spec.without {
-        grouping.push(value_label.to_string());
-    }
-    let inner = AggSpec {
-        op: AggOp::Count,
-        without: spec.without,
-        grouping: &grouping,
-        param_pos: String::new(),
-        delayed_name_removal: spec.delayed_name_removal,
-    };
-    let mut cursors: Vec<Cursor> = input.iter().map(|_| Cursor { next: 0 }).collect();
-    let mut out: Vec<StepSeries> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
-    for ts in steps.iter() {
-        ctx.check()?;
-        // Groups of this step in first-seen order.
-        let mut counts: Vec<(Labels, f64)> = Vec::new();
-        let mut at: HashMap<Labels, usize> = HashMap::new();
-        for (si, s) in input.iter().enumerate() {
-            let Some(v) = cursors[si].take(s, ts) else {
-                continue;
-            };
-            let mut l: Vec<Label> = s
-                .labels
-                .iter()
-                .filter(|l| l.name != value_label)
-                .cloned()
-                .collect();
-            l.push(Label::new(value_label, format_value_label(v)));
-            let metric = labels_from(l);
-            let key = inner.group_labels(&metric);
-            match at.get(&key) {
-                Some(&i) => counts[i].1 += 1.0,
-                None => {
-                    at.insert(key.clone(), counts.len());
-                    counts.push((key, 1.0));
-                }
-            }
-        }
-        for (labels, n) in counts {
-            match index.get(&labels) {
-                Some(&i) => out[i].points.push((ts, n)),
-                None => {
-                    index.insert(labels.clone(), out.len());
-                    out.push(StepSeries {
-                        labels,
-                        drop_name: false,
-                        points: vec![(ts, n)],
-                    });
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`: shortest round-trip digits, never an exponent.
-pub(crate) fn format_value_label(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        // Rust's float Display is the shortest round-trip representation without exponent.
-        format!("{v}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn value_label_formatting_matches_go() {
-        assert_eq!(format_value_label(1.0), "1");
-        assert_eq!(format_value_label(0.1), "0.1");
-        assert_eq!(format_value_label(1e21), "1000000000000000000000");
-        assert_eq!(format_value_label(1e-7), "0.0000001");
-        assert_eq!(format_value_label(f64::INFINITY), "+Inf");
-        assert_eq!(format_value_label(f64::NAN), "NaN");
+        Ok(out)
     }
 }

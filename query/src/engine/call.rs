@@ -4,10 +4,10 @@
 //! functions (mapped series by series; `__name__` dropped), and the functions that
 //! need the evaluator itself: `time`, `vector`, `scalar`, `timestamp` (sample times of a selector),
 //! `absent`/`absent_over_time` (labels derived from equality matchers), `label_replace`/`label_join`,
-//! the `sort*` family, `histogram_quantile` over classic buckets. It also raises the annotations tied
-//! to calls (possible non-counter for `rate`/`increase`, sort in a range query, quantile range,
-//! bad `le`). The per-window and per-value math comes from the function library (private
-//! fallbacks in `rangefns`/`fallback` until unified).
+//! the `sort*` family, `histogram_quantile` over classic buckets (grouping the `le` series at each
+//! step). It also raises the annotations tied to calls (sort in a range query, quantile range, bad
+//! `le`, forced monotonicity). The per-value math comes from the function library
+//! (`crate::functions`).
 
 use std::collections::HashMap;
 
@@ -15,23 +15,16 @@ use ember::MatchType;
 use ember_index::{Label, Labels};
 
 use super::QueryError;
-use super::aggregate::go_float;
 use super::eval::{Evaluator, Val, merge_same_labelsets};
-use super::fallback::{Bucket, bucket_quantile, civil, natural_less};
+use super::fallback::natural_less;
 use super::plan::{Call, Node, Ty};
 use super::selector::{self, InstantCursor};
-use super::types::{METRIC_NAME, StepSeries, go_quote, labels_from, set_label};
-
-const DATE_FUNCS: &[&str] = &[
-    "days_in_month",
-    "day_of_month",
-    "day_of_week",
-    "day_of_year",
-    "hour",
-    "minute",
-    "month",
-    "year",
-];
+use super::types::{METRIC_NAME, StepSeries, labels_from};
+use crate::functions::Annotation;
+use crate::functions::annotations::invalid_quantile;
+use crate::functions::histogram::{Bucket, bad_bucket_label, bucket_quantile, parse_le};
+use crate::functions::labels::{LabelJoin, LabelReplace};
+use crate::functions::{math, time};
 
 impl Evaluator<'_> {
     pub(crate) fn eval_call(&self, c: &Call) -> Result<Val, QueryError> {
@@ -70,28 +63,50 @@ impl Evaluator<'_> {
                 }
                 Ok(Val::Vector(Vec::new()))
             }
-            _ if DATE_FUNCS.contains(&name) && c.args.is_empty() => {
-                let points: Vec<(i64, f64)> = steps
-                    .iter()
-                    .map(|t| (t, date_field(name, t.div_euclid(1000))))
-                    .collect();
-                self.ctx.add(points.len())?;
-                Ok(Val::Vector(vec![StepSeries {
-                    labels: Labels::empty(),
-                    drop_name: false,
-                    points,
-                }]))
-            }
-            _ if DATE_FUNCS.contains(&name) => {
-                self.map_elementwise(&c.args[0], &[], |_, v, _| Some(date_field(name, v as i64)))
+            "max_of" | "min_of" => {
+                let a = self.eval(&c.args[0])?.into_scalar();
+                let b = self.eval(&c.args[1])?.into_scalar();
+                let f = if name == "max_of" {
+                    math::max_of
+                } else {
+                    math::min_of
+                };
+                Ok(Val::Scalar(
+                    a.into_iter().zip(b).map(|(a, b)| f(a, b)).collect(),
+                ))
             }
             _ => {
+                if let Some(f) = time::by_name(name) {
+                    return match c.args.first() {
+                        Some(arg) => self.map_elementwise(arg, &[], move |_, v, _| Some(f(v))),
+                        None => self.date_of_steps(f),
+                    };
+                }
+                if let Some(f) = math::by_name(name) {
+                    return self.map_elementwise(&c.args[0], &[], move |_, v, _| Some(f(v)));
+                }
                 let f = elementwise(name).ok_or_else(|| {
                     QueryError::Execution(format!("function \"{name}\" is not supported"))
                 })?;
                 self.map_elementwise(&c.args[0], &c.args[1..], move |_, v, a| f(v, a))
             }
         }
+    }
+
+    /// A date function without argument: the evaluation time's field, as a one-series vector.
+    fn date_of_steps(&self, f: fn(f64) -> f64) -> Result<Val, QueryError> {
+        // Whole seconds truncated toward zero, as Go's `enh.Ts / 1000`.
+        let points: Vec<(i64, f64)> = self
+            .steps
+            .iter()
+            .map(|t| (t, f((t / 1000) as f64)))
+            .collect();
+        self.ctx.add(points.len())?;
+        Ok(Val::Vector(vec![StepSeries {
+            labels: Labels::empty(),
+            drop_name: false,
+            points,
+        }]))
     }
 
     /// An instant-vector function applied value by value. Output labels lose the metric name; two
@@ -227,27 +242,15 @@ impl Evaluator<'_> {
     }
 
     fn eval_label_replace(&self, c: &Call) -> Result<Val, QueryError> {
-        let dst = Self::string_arg(c, 1);
-        let repl = Self::string_arg(c, 2);
-        let src = Self::string_arg(c, 3);
-        let re_text = Self::string_arg(c, 4);
-        let re = regex::Regex::new(&format!("^(?s:{re_text})$")).map_err(|_| {
-            QueryError::Execution(format!(
-                "invalid regular expression in label_replace(): {re_text}"
-            ))
-        })?;
-        if dst.is_empty() {
-            return Err(QueryError::Execution(format!(
-                "invalid destination label name in label_replace(): {dst}"
-            )));
-        }
+        let [dst, repl, src, re] = [1, 2, 3, 4].map(|i| Self::string_arg(c, i));
+        // Arguments are checked before the vector is evaluated: a bad regex fails even on no data.
+        let call = LabelReplace::new(&dst, &repl, &src, &re)
+            .map_err(|e| QueryError::Execution(e.to_string()))?;
         let mut series = self.eval(&c.args[0])?.into_series();
         for s in &mut series {
-            let src_val = s.labels.get(&src).unwrap_or("");
-            if let Some(caps) = re.captures(src_val) {
-                let mut res = String::new();
-                caps.expand(&repl, &mut res);
-                s.labels = set_label(&s.labels, &dst, &res);
+            if let Some(labels) = call.apply(&s.labels) {
+                s.labels = labels;
+                // Writing `__name__` explicitly keeps it even where it was to be dropped.
                 if dst == METRIC_NAME {
                     s.drop_name = false;
                 }
@@ -260,24 +263,12 @@ impl Evaluator<'_> {
         let dst = Self::string_arg(c, 1);
         let sep = Self::string_arg(c, 2);
         let srcs: Vec<String> = (3..c.args.len()).map(|i| Self::string_arg(c, i)).collect();
-        if let Some(bad) = srcs.iter().find(|s| s.is_empty()) {
-            return Err(QueryError::Execution(format!(
-                "invalid source label name in label_join(): {bad}"
-            )));
-        }
-        if dst.is_empty() {
-            return Err(QueryError::Execution(format!(
-                "invalid destination label name in label_join(): {dst}"
-            )));
-        }
+        let srcs: Vec<&str> = srcs.iter().map(String::as_str).collect();
+        let call =
+            LabelJoin::new(&dst, &sep, &srcs).map_err(|e| QueryError::Execution(e.to_string()))?;
         let mut series = self.eval(&c.args[0])?.into_series();
         for s in &mut series {
-            let joined = srcs
-                .iter()
-                .map(|n| s.labels.get(n).unwrap_or(""))
-                .collect::<Vec<_>>()
-                .join(&sep);
-            s.labels = set_label(&s.labels, &dst, &joined);
+            s.labels = call.apply(&s.labels);
             if dst == METRIC_NAME {
                 s.drop_name = false;
             }
@@ -289,11 +280,9 @@ impl Evaluator<'_> {
     /// anyway, which Prometheus points out with a warning.
     fn eval_sort(&self, c: &Call) -> Result<Val, QueryError> {
         if !self.steps.is_instant() {
-            self.ctx.warn(format!(
-                "PromQL warning: sort is ineffective for range queries since results are always \
-                 ordered by labels{}",
-                self.pos(Some(c.pos))
-            ));
+            let pos = self.pos(Some(c.pos));
+            self.ctx
+                .annotate(Annotation::SortInRangeQuery, pos.as_deref());
         }
         let mut series = self.eval(&c.args[0])?.into_series();
         if !self.steps.is_instant() {
@@ -334,33 +323,21 @@ impl Evaluator<'_> {
         let before = self.ctx.current();
         let q = self.eval(&c.args[0])?.into_scalar();
         let input = self.eval(&c.args[1])?.into_series();
-        let q_pos = self.pos(c.args[0].pos());
-        let v_pos = self.pos(c.args[1].pos());
-        if let Some(&bad) = q.iter().find(|q| !(0.0..=1.0).contains(*q)) {
-            self.ctx.warn(format!(
-                "PromQL warning: quantile value should be between 0 and 1, got {}{}",
-                go_float(bad),
-                q_pos
-            ));
+        for &qv in &q {
+            if let Some(w) = invalid_quantile(qv) {
+                self.annotate(w, Some(&c.args[0]));
+            }
         }
         // Bucket bound and histogram of each input series, computed once.
         let mut hist_of: HashMap<Labels, usize> = HashMap::new();
         let mut hist_labels: Vec<Labels> = Vec::new();
         let mut member: Vec<Option<(usize, f64)>> = Vec::with_capacity(input.len());
         for s in &input {
-            let le = s.labels.get("le").unwrap_or("");
-            let Some(upper) = parse_go_float(le) else {
+            let le = s.labels.get("le");
+            let Some(upper) = parse_le(le) else {
                 // Prometheus names the metric only when it still has it (delayed removal).
-                let name = match s.labels.metric_name() {
-                    Some(n) if self.delayed() => format!(" for metric name {}", go_quote(n)),
-                    _ => String::new(),
-                };
-                self.ctx.warn(format!(
-                    "PromQL warning: bucket label \"le\" is missing or has a malformed value of {}{}{}",
-                    go_quote(le),
-                    name,
-                    v_pos
-                ));
+                let name = s.labels.metric_name().filter(|_| self.delayed());
+                self.annotate(bad_bucket_label(le, name), Some(&c.args[1]));
                 member.push(None);
                 continue;
             };
@@ -395,7 +372,10 @@ impl Evaluator<'_> {
                 {
                     cursors[si] += 1;
                     if let Some((h, upper)) = member[si] {
-                        per_hist[h].push(Bucket { upper, count: v });
+                        per_hist[h].push(Bucket {
+                            upper_bound: upper,
+                            count: v,
+                        });
                     }
                 }
             }
@@ -404,14 +384,9 @@ impl Evaluator<'_> {
                     continue;
                 }
                 let r = bucket_quantile(q[step], buckets);
-                if r.forced_monotonic {
-                    let name = hist_labels[h].metric_name().filter(|_| self.delayed());
-                    self.ctx.info(format!(
-                        "PromQL info: input to histogram_quantile needed to be fixed for \
-                         monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile){}{}",
-                        name.map(|n| format!(" for metric name {}", go_quote(n))).unwrap_or_default(),
-                        v_pos
-                    ));
+                let name = hist_labels[h].metric_name().filter(|_| self.delayed());
+                if let Some(info) = r.annotation(name, ts) {
+                    self.annotate(info, Some(&c.args[1]));
                 }
                 out[h].points.push((ts, r.value));
             }
@@ -437,14 +412,6 @@ fn nan_last(a: f64, b: f64, desc: bool) -> std::cmp::Ordering {
     }
 }
 
-/// Go's `strconv.ParseFloat` for bucket bounds (accepts `+Inf`, `Inf`, `NaN` spellings).
-fn parse_go_float(s: &str) -> Option<f64> {
-    if s.is_empty() {
-        return None;
-    }
-    s.parse::<f64>().ok()
-}
-
 /// Labels `absent`/`absent_over_time` give their output: the argument selector's equality matchers
 /// (not on `__name__`); a label matched more than once, or also by another kind of matcher, is left
 /// out.
@@ -468,84 +435,16 @@ pub(crate) fn absent_labels(arg: &Node) -> Labels {
     labels_from(set)
 }
 
-/// Calendar field `name` of Unix time `secs` (UTC).
-fn date_field(name: &str, secs: i64) -> f64 {
-    let c = civil(secs);
-    f64::from(match name {
-        "days_in_month" => c.days_in_month,
-        "day_of_month" => c.day,
-        "day_of_week" => c.weekday,
-        "day_of_year" => c.yday,
-        "hour" => c.hour,
-        "minute" => c.minute,
-        "month" => c.month,
-        _ => return c.year as f64,
-    })
-}
-
-/// Go's `math.Max`: NaN wins (Rust's `f64::max` would ignore it).
-fn go_max(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() {
-        f64::NAN
-    } else {
-        a.max(b)
-    }
-}
-
-/// Go's `math.Min`: NaN wins.
-fn go_min(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() {
-        f64::NAN
-    } else {
-        a.min(b)
-    }
-}
-
 type ElemFn = fn(f64, &[f64]) -> Option<f64>;
 
-/// The element-wise instant-vector functions: value and scalar arguments to the new value (`None`
-/// drops the element).
+/// The element-wise instant-vector functions with scalar arguments: value and arguments to the new
+/// value (`None` drops the element). One-argument functions come from `math::by_name`.
 fn elementwise(name: &str) -> Option<ElemFn> {
     Some(match name {
-        "abs" => |v, _| Some(v.abs()),
-        "ceil" => |v, _| Some(v.ceil()),
-        "floor" => |v, _| Some(v.floor()),
-        "exp" => |v, _| Some(v.exp()),
-        "sqrt" => |v, _| Some(v.sqrt()),
-        "ln" => |v, _| Some(v.ln()),
-        "log2" => |v, _| Some(v.log2()),
-        "log10" => |v, _| Some(v.log10()),
-        "sin" => |v, _| Some(v.sin()),
-        "cos" => |v, _| Some(v.cos()),
-        "tan" => |v, _| Some(v.tan()),
-        "asin" => |v, _| Some(v.asin()),
-        "acos" => |v, _| Some(v.acos()),
-        "atan" => |v, _| Some(v.atan()),
-        "sinh" => |v, _| Some(v.sinh()),
-        "cosh" => |v, _| Some(v.cosh()),
-        "tanh" => |v, _| Some(v.tanh()),
-        "asinh" => |v, _| Some(v.asinh()),
-        "acosh" => |v, _| Some(v.acosh()),
-        "atanh" => |v, _| Some(v.atanh()),
-        "rad" => |v, _| Some(v * std::f64::consts::PI / 180.0),
-        "deg" => |v, _| Some(v * 180.0 / std::f64::consts::PI),
-        "sgn" => |v, _| {
-            Some(if v < 0.0 {
-                -1.0
-            } else if v > 0.0 {
-                1.0
-            } else {
-                v
-            })
-        },
-        "clamp" => |v, a| (a[1] >= a[0]).then(|| go_max(a[0], go_min(a[1], v))),
-        "clamp_min" => |v, a| Some(go_max(a[0], v)),
-        "clamp_max" => |v, a| Some(go_min(a[0], v)),
-        "round" => |v, a| {
-            let to = a.first().copied().unwrap_or(1.0);
-            let inv = 1.0 / to;
-            Some((v * inv + 0.5).floor() / inv)
-        },
+        "clamp" => |v, a| math::clamp(v, a[0], a[1]),
+        "clamp_min" => |v, a| Some(math::clamp_min(v, a[0])),
+        "clamp_max" => |v, a| Some(math::clamp_max(v, a[0])),
+        "round" => |v, a| Some(math::round(v, a.first().copied().unwrap_or(1.0))),
         _ => return None,
     })
 }

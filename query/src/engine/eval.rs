@@ -16,10 +16,12 @@ use ember_index::Labels;
 use super::limits::{Cancel, QueryCtx};
 use super::plan::{At, Node, Selector, Ty};
 use super::range_call::{extension_of, widening};
-use super::rangefns::{self, Extension};
+use super::rangefns;
 use super::selector::{self, InstantCursor, WindowCursor};
 use super::types::{StepSeries, Steps, drop_metric_name};
 use super::{QueryError, QueryOpts, QueryResult};
+use crate::functions::Annotation;
+use crate::functions::rate::Extension;
 use crate::value::{self, Value};
 
 /// What a node evaluates to over an evaluator's steps.
@@ -98,11 +100,10 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// `" (line:col)"` for a byte offset into the query, as Prometheus appends to annotations.
-    pub(crate) fn pos(&self, pos: Option<usize>) -> String {
-        let (Some(q), Some(pos)) = (self.query, pos) else {
-            return String::new();
-        };
+    /// `line:col` of a byte offset into the query, as Prometheus positions annotations (`None`
+    /// without the query text or the offset).
+    pub(crate) fn pos(&self, pos: Option<usize>) -> Option<String> {
+        let (q, pos) = (self.query?, pos?);
         let pos = pos.min(q.len());
         let before = &q.as_bytes()[..pos];
         let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
@@ -110,7 +111,13 @@ impl<'a> Evaluator<'a> {
             Some(nl) => pos - nl,
             None => pos + 1,
         };
-        format!(" ({line}:{col})")
+        Some(format!("{line}:{col}"))
+    }
+
+    /// Records an annotation at the position of `node` in the query.
+    pub(crate) fn annotate(&self, a: Annotation, node: Option<&Node>) {
+        let pos = self.pos(node.and_then(Node::pos));
+        self.ctx.annotate(a, pos.as_deref());
     }
 
     /// Marks a series as losing its metric name: removed now, or at the end with delayed removal.
@@ -237,8 +244,12 @@ impl<'a> Evaluator<'a> {
     fn eval_smoothed_selector(&self, sel: &Selector) -> Result<Vec<StepSeries>, QueryError> {
         let lookback = self.opts.lookback_delta_ms;
         let (first, last) = self.ref_range(sel.at, sel.offset);
-        let selected =
-            selector::select(self.db, &sel.matchers, first - lookback + 1, last + lookback);
+        let selected = selector::select(
+            self.db,
+            &sel.matchers,
+            first - lookback + 1,
+            last + lookback,
+        );
         let mut out = Vec::with_capacity(selected.len());
         for s in selected {
             let samples = selector::decode(self.ctx, &s, true)?;
@@ -278,12 +289,12 @@ impl<'a> Evaluator<'a> {
         let mut out = Vec::with_capacity(selected.len());
         for s in selected {
             let mut samples = selector::decode(self.ctx, &s, true)?;
-            if extension != Extension::None {
+            if let Some(ext) = extension {
                 samples = rangefns::extend_window(
                     &samples,
                     maxt - range,
                     maxt,
-                    extension == Extension::Smoothed,
+                    ext == Extension::Smoothed,
                 );
             }
             if samples.is_empty() {
@@ -441,8 +452,8 @@ pub(crate) fn run(
     let ann = ctx.take_annotations();
     Ok(QueryResult {
         value,
-        warnings: ann.warnings,
-        infos: ann.infos,
+        warnings: ann.warnings(),
+        infos: ann.infos(),
     })
 }
 

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::QueryError;
+use crate::functions::{Annotation, Annotations};
 
 /// A cancellation handle. Clone it, hand one clone to the query and call [`Cancel::cancel`] on another
 /// (from any thread); the query stops at its next check (between steps or series) with
@@ -33,21 +34,6 @@ impl Cancel {
     }
 }
 
-/// Annotations in first-seen order, deduplicated by text (Prometheus keys them by message).
-#[derive(Debug, Default)]
-pub(crate) struct Annotations {
-    pub warnings: Vec<String>,
-    pub infos: Vec<String>,
-}
-
-impl Annotations {
-    fn push(list: &mut Vec<String>, msg: String) {
-        if !list.contains(&msg) {
-            list.push(msg);
-        }
-    }
-}
-
 /// The state one query shares across all its evaluators.
 pub(crate) struct QueryCtx {
     deadline: Instant,
@@ -55,7 +41,6 @@ pub(crate) struct QueryCtx {
     max_samples: usize,
     /// Samples currently held, as Prometheus counts them (`ev.currentSamples`).
     current: Cell<usize>,
-    peak: Cell<usize>,
     annotations: RefCell<Annotations>,
 }
 
@@ -66,8 +51,7 @@ impl QueryCtx {
             cancel,
             max_samples,
             current: Cell::new(0),
-            peak: Cell::new(0),
-            annotations: RefCell::new(Annotations::default()),
+            annotations: RefCell::new(Annotations::new()),
         }
     }
 
@@ -91,7 +75,6 @@ impl QueryCtx {
     /// limit.
     pub(crate) fn set(&self, n: usize) -> Result<(), QueryError> {
         self.current.set(n);
-        self.peak.set(self.peak.get().max(n));
         if n > self.max_samples {
             return Err(QueryError::TooManySamples {
                 limit: self.max_samples,
@@ -110,20 +93,12 @@ impl QueryCtx {
         self.current.set(self.current.get().saturating_sub(n));
     }
 
-    /// The most samples held at once so far.
-    pub(crate) fn peak(&self) -> usize {
-        self.peak.get()
-    }
-
-    pub(crate) fn warn(&self, msg: String) {
-        Annotations::push(&mut self.annotations.borrow_mut().warnings, msg);
-    }
-
-    pub(crate) fn info(&self, msg: String) {
-        Annotations::push(&mut self.annotations.borrow_mut().infos, msg);
+    /// Records an annotation raised at `position` (`line:col` in the query, when known).
+    pub(crate) fn annotate(&self, a: Annotation, position: Option<&str>) {
+        self.annotations.borrow_mut().add(a, position);
     }
 
     pub(crate) fn take_annotations(&self) -> Annotations {
-        std::mem::take(&mut self.annotations.borrow_mut())
+        std::mem::take(&mut *self.annotations.borrow_mut())
     }
 }

@@ -133,6 +133,8 @@ type PairMap = HashMap<(Operand, Operand), usize, std::hash::BuildHasherDefault<
 struct Output {
     series: Vec<StepSeries>,
     by_labels: HashMap<Labels, usize>,
+    /// Points in all series so far.
+    points: usize,
 }
 
 impl Output {
@@ -157,6 +159,7 @@ impl Output {
             return Err(duplicate_labelset());
         }
         s.points.push((ts, v));
+        self.points += 1;
         Ok(())
     }
 }
@@ -184,6 +187,7 @@ impl Evaluator<'_> {
         let mut out = Output {
             series: Vec::new(),
             by_labels: HashMap::new(),
+            points: 0,
         };
         let mut pair_out = PairMap::default();
         let (mut lcur, mut rcur) = (vec![0usize; lhs.len()], vec![0usize; rhs.len()]);
@@ -200,7 +204,7 @@ impl Evaluator<'_> {
             present(&lhs, &mut lcur, ts, &mut lnow);
             present(&rhs, &mut rcur, ts, &mut rnow);
             self.ctx.set(held + lnow.len() + rnow.len())?;
-            let produced_before: usize = out.series.iter().map(|s| s.points.len()).sum();
+            let produced_before = out.points;
             match b.op {
                 BinOp::And | BinOp::Unless => {
                     marks.iter_mut().for_each(|x| *x = false);
@@ -262,8 +266,7 @@ impl Evaluator<'_> {
                     )?;
                 }
             }
-            let produced: usize = out.series.iter().map(|s| s.points.len()).sum();
-            held += produced - produced_before;
+            held += out.points - produced_before;
         }
         let mut series = out.series;
         series.retain(|s| !s.points.is_empty());

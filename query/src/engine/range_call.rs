@@ -11,12 +11,14 @@
 use ember_index::Labels;
 
 use super::QueryError;
-use super::aggregate::go_float;
 use super::eval::{Evaluator, Val, duplicate_labelset};
 use super::plan::{Call, Node};
-use super::rangefns::{self, ANCHORED_SAFE, Extension, SMOOTHED_SAFE, Window};
+use super::rangefns::{self, ANCHORED_SAFE, SMOOTHED_SAFE, Window};
 use super::selector::{self, WindowCursor};
-use super::types::{StepSeries, drop_metric_name, go_quote};
+use super::types::{StepSeries, drop_metric_name};
+use crate::functions::RangeCtx;
+use crate::functions::annotations::{invalid_quantile, possible_non_counter};
+use crate::functions::rate::Extension;
 
 /// Where a range function's series come from.
 enum Source {
@@ -25,9 +27,6 @@ enum Source {
     /// A subquery's result.
     Computed(Vec<StepSeries>),
 }
-
-/// Suffixes that mark a metric name as a counter (or a histogram's counter parts).
-const COUNTER_SUFFIXES: [&str; 4] = ["_total", "_sum", "_count", "_bucket"];
 
 impl Evaluator<'_> {
     /// A function with a range-vector argument at `mi` (a matrix selector or a subquery).
@@ -59,14 +58,20 @@ impl Evaluator<'_> {
                     first - range - before + 1,
                     last + after,
                 );
-                (Source::Stored(selected), sel.at, sel.offset, *range, extension)
+                (
+                    Source::Stored(selected),
+                    sel.at,
+                    sel.offset,
+                    *range,
+                    extension,
+                )
             }
             Node::Subquery(sq) => (
                 Source::Computed(self.eval_subquery(sq)?),
                 sq.at,
                 sq.offset,
                 sq.range,
-                Extension::None,
+                None,
             ),
             _ => unreachable!("range argument is a matrix selector or a subquery"),
         };
@@ -141,18 +146,19 @@ impl Evaluator<'_> {
             for (a, sc) in args.iter_mut().zip(feed.scalars) {
                 *a = sc[step];
             }
-            if feed.name == "quantile_over_time" && !(0.0..=1.0).contains(&args[0]) {
-                self.ctx.warn(format!(
-                    "PromQL warning: quantile value should be between 0 and 1, got {}{}",
-                    go_float(args[0]),
-                    feed.arg_pos
-                ));
+            if feed.name == "quantile_over_time"
+                && let Some(w) = invalid_quantile(args[0])
+            {
+                self.ctx.annotate(w, feed.arg_pos.as_deref());
             }
             let w = Window {
                 samples: window,
-                range_start: maxt - feed.range,
-                range_end: maxt,
-                eval_ts: ts,
+                ctx: RangeCtx {
+                    range_start: maxt - feed.range,
+                    range_end: maxt,
+                    range_ms: feed.range,
+                    eval_ts: ts,
+                },
                 extension: feed.extension,
             };
             if let Some(v) = rangefns::eval(feed.name, &w, &args)? {
@@ -164,15 +170,9 @@ impl Evaluator<'_> {
         }
         self.ctx.add(points.len())?;
         if matches!(feed.name, "rate" | "increase")
-            && let Some(metric) = labels.metric_name()
-            && !COUNTER_SUFFIXES.iter().any(|sfx| metric.ends_with(sfx))
+            && let Some(info) = labels.metric_name().and_then(possible_non_counter)
         {
-            self.ctx.info(format!(
-                "PromQL info: metric might not be a counter, name does not end in \
-                 _total/_sum/_count/_bucket: {}{}",
-                go_quote(metric),
-                feed.arg_pos
-            ));
+            self.ctx.annotate(info, feed.arg_pos.as_deref());
         }
         let mut series = StepSeries {
             labels,
@@ -198,36 +198,36 @@ struct Feed<'a> {
     at: Option<super::plan::At>,
     offset: i64,
     range: i64,
-    extension: Extension,
+    extension: Option<Extension>,
     /// How far the window reaches beyond `(ref - range, ref]`, before and after.
     widening: (i64, i64),
-    /// " (line:col)" of the first argument, for annotations.
-    arg_pos: String,
+    /// `line:col` of the first argument, for annotations.
+    arg_pos: Option<String>,
 }
 
-pub(crate) fn extension_of(anchored: bool, smoothed: bool) -> Extension {
+pub(crate) fn extension_of(anchored: bool, smoothed: bool) -> Option<Extension> {
     match (anchored, smoothed) {
-        (_, true) => Extension::Smoothed,
-        (true, false) => Extension::Anchored,
-        _ => Extension::None,
+        (_, true) => Some(Extension::Smoothed),
+        (true, false) => Some(Extension::Anchored),
+        _ => None,
     }
 }
 
 /// The lookback delta an extended window adds before and after the range.
-pub(crate) fn widening(extension: Extension, lookback: i64) -> (i64, i64) {
+pub(crate) fn widening(extension: Option<Extension>, lookback: i64) -> (i64, i64) {
     match extension {
-        Extension::None => (0, 0),
-        Extension::Anchored => (lookback, 0),
-        Extension::Smoothed => (lookback, lookback),
+        None => (0, 0),
+        Some(Extension::Anchored) => (lookback, 0),
+        Some(Extension::Smoothed) => (lookback, lookback),
     }
 }
 
 /// Only some functions make sense over windows that reach outside the range.
-fn check_extension(extension: Extension, name: &str) -> Result<(), QueryError> {
+fn check_extension(extension: Option<Extension>, name: &str) -> Result<(), QueryError> {
     let (modifier, allowed): (&str, &[&str]) = match extension {
-        Extension::None => return Ok(()),
-        Extension::Anchored => ("anchored", &ANCHORED_SAFE),
-        Extension::Smoothed => ("smoothed", &SMOOTHED_SAFE),
+        None => return Ok(()),
+        Some(Extension::Anchored) => ("anchored", &ANCHORED_SAFE),
+        Some(Extension::Smoothed) => ("smoothed", &SMOOTHED_SAFE),
     };
     if allowed.contains(&name) {
         return Ok(());

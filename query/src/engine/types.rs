@@ -2,12 +2,12 @@
 //!
 //! Owns [`Steps`] (the evaluation grid of one evaluator), [`StepSeries`] (a series of an expression
 //! evaluated over all steps, or of a range vector), and label edits done the way Prometheus does them
-//! (dropping the metric name, setting a label, the Go `labels.String()` text used in error messages).
+//! (dropping the metric name, the Go `labels.String()` text used in error messages).
 //! It does not own the public result types (`crate::value`).
 
-use std::fmt::Write;
-
 use ember_index::{Label, Labels};
+
+use crate::functions::gofmt::quote;
 
 /// `__name__`.
 pub(crate) const METRIC_NAME: &str = "__name__";
@@ -74,15 +74,6 @@ pub(crate) fn drop_metric_name(labels: &Labels) -> Labels {
     }
 }
 
-/// `labels` with `name` set to `value` (removed when `value` is empty, PromQL's "absent").
-pub(crate) fn set_label(labels: &Labels, name: &str, value: &str) -> Labels {
-    let mut v: Vec<Label> = labels.iter().filter(|l| l.name != name).cloned().collect();
-    if !value.is_empty() {
-        v.push(Label::new(name, value));
-    }
-    Labels::new(v).expect("names come from valid label sets")
-}
-
 /// Builds a label set from labels already known to be valid (taken from other label sets).
 pub(crate) fn labels_from(v: Vec<Label>) -> Labels {
     Labels::new(v).expect("names come from valid label sets")
@@ -99,10 +90,10 @@ pub(crate) fn go_labels_string(labels: &Labels) -> String {
         if is_legacy_label_name(&l.name) {
             s.push_str(&l.name);
         } else {
-            go_quote_into(&mut s, &l.name);
+            s.push_str(&quote(&l.name));
         }
         s.push('=');
-        go_quote_into(&mut s, &l.value);
+        s.push_str(&quote(&l.value));
     }
     s.push('}');
     s
@@ -112,43 +103,6 @@ fn is_legacy_label_name(n: &str) -> bool {
     let mut c = n.chars();
     matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
         && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-}
-
-/// Go's `strconv.Quote`.
-pub(crate) fn go_quote_into(s: &mut String, v: &str) {
-    s.push('"');
-    for c in v.chars() {
-        match c {
-            '"' => s.push_str("\\\""),
-            '\\' => s.push_str("\\\\"),
-            '\u{7}' => s.push_str("\\a"),
-            '\u{8}' => s.push_str("\\b"),
-            '\u{c}' => s.push_str("\\f"),
-            '\n' => s.push_str("\\n"),
-            '\r' => s.push_str("\\r"),
-            '\t' => s.push_str("\\t"),
-            '\u{b}' => s.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(s, "\\x{:02x}", c as u32);
-            }
-            c if c.is_control() => {
-                if (c as u32) <= 0xffff {
-                    let _ = write!(s, "\\u{:04x}", c as u32);
-                } else {
-                    let _ = write!(s, "\\U{:08x}", c as u32);
-                }
-            }
-            c => s.push(c),
-        }
-    }
-    s.push('"');
-}
-
-/// Go's `strconv.Quote` as a new string.
-pub(crate) fn go_quote(v: &str) -> String {
-    let mut s = String::with_capacity(v.len() + 2);
-    go_quote_into(&mut s, v);
-    s
 }
 
 #[cfg(test)]
