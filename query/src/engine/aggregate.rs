@@ -119,7 +119,7 @@ impl Evaluator<'_> {
         let before = self.ctx.current();
         let out = if a.op == AggOp::CountValues {
             let label = match &a.param {
-                Some(Node::Str(s)) => s.clone(),
+                Some(Node::Str { s, .. }) => s.clone(),
                 _ => String::new(),
             };
             // Prometheus 3 accepts any UTF-8 label name but the empty one.

@@ -28,6 +28,9 @@ pub(crate) enum BinOp {
     Lt,
     Ge,
     Le,
+    /// `</` and `>/` trim native-histogram buckets; between floats they yield nothing.
+    TrimUpper,
+    TrimLower,
     And,
     Or,
     Unless,
@@ -39,10 +42,6 @@ impl BinOp {
             self,
             BinOp::Eq | BinOp::Ne | BinOp::Gt | BinOp::Lt | BinOp::Ge | BinOp::Le
         )
-    }
-
-    pub(crate) fn is_set(self) -> bool {
-        matches!(self, BinOp::And | BinOp::Or | BinOp::Unless)
     }
 
     /// Arithmetic changes what the value means, so the metric name (and type/unit) no longer apply.
@@ -85,7 +84,8 @@ pub(crate) fn scalar_binop(op: BinOp, l: f64, r: f64) -> f64 {
         BinOp::Lt => btos(l < r),
         BinOp::Ge => btos(l >= r),
         BinOp::Le => btos(l <= r),
-        BinOp::And | BinOp::Or | BinOp::Unless => unreachable!("set operator between scalars"),
+        // The parser admits neither between scalars.
+        BinOp::TrimUpper | BinOp::TrimLower | BinOp::And | BinOp::Or | BinOp::Unless => f64::NAN,
     }
 }
 
@@ -99,6 +99,8 @@ pub(crate) fn elem_binop(op: BinOp, l: f64, r: f64) -> (f64, bool) {
         BinOp::Lt => (l, l < r),
         BinOp::Ge => (l, l >= r),
         BinOp::Le => (l, l <= r),
+        // Prometheus drops float/float trims (with an "incompatible sample types" info).
+        BinOp::TrimUpper | BinOp::TrimLower => (0.0, false),
         _ => (scalar_binop(op, l, r), true),
     }
 }

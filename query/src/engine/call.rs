@@ -236,7 +236,7 @@ impl Evaluator<'_> {
 
     fn string_arg(c: &Call, i: usize) -> String {
         match c.args.get(i) {
-            Some(Node::Str(s)) => s.clone(),
+            Some(Node::Str { s, .. }) => s.clone(),
             _ => String::new(),
         }
     }

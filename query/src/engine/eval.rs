@@ -140,14 +140,14 @@ impl<'a> Evaluator<'a> {
         }
         if self.steps.count() > 1
             && matches!(node.ty(), Ty::Vector | Ty::Scalar)
-            && !matches!(node, Node::Number(_))
+            && !matches!(node, Node::Number { .. })
             && node.is_step_invariant()
         {
             return self.eval_invariant(node);
         }
         match node {
-            Node::Number(v) => Ok(Val::Scalar(vec![*v; self.steps.count()])),
-            Node::Str(s) => Ok(Val::String(s.clone())),
+            Node::Number { v, .. } => Ok(Val::Scalar(vec![*v; self.steps.count()])),
+            Node::Str { s, .. } => Ok(Val::String(s.clone())),
             Node::Vector(sel) => Ok(Val::Vector(self.eval_vector_selector(sel)?)),
             Node::Matrix { sel, range } => self.eval_matrix_selector(sel, *range),
             Node::Subquery(sq) => Ok(Val::Matrix(self.eval_subquery(sq)?)),

@@ -175,6 +175,6 @@ pub(super) fn msel(name: &str, range: i64) -> Node {
 
 pub(super) fn str_call(name: &str, arg: Node, strs: &[&str]) -> Node {
     let mut args = vec![arg];
-    args.extend(strs.iter().map(|s| Node::Str(s.to_string())));
+    args.extend(strs.iter().map(|s| Node::string(s.to_string())));
     call(name, args)
 }

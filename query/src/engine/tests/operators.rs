@@ -91,7 +91,7 @@ fn filtering_comparison_keeps_name_bool_drops_it() {
     let cmp = bin(
         BinOp::Gt,
         vs("x"),
-        Node::Number(1.0),
+        Node::num(1.0),
         matching(Card::OneToOne, false, &[], &[]),
     );
     assert_eq!(
@@ -147,7 +147,7 @@ fn topk_instant_output_is_sorted_descending() {
         (ls(&[("__name__", "x"), ("i", "2")]), vec![(0, 3.0)]),
         (ls(&[("__name__", "x"), ("i", "3")]), vec![(0, 2.0)]),
     ]);
-    let p = agg(AggOp::Topk, vs("x"), Some(Node::Number(2.0)), &[], false);
+    let p = agg(AggOp::Topk, vs("x"), Some(Node::num(2.0)), &[], false);
     let Value::Vector(v) = run(&f, &p, 0, 0, 0).unwrap().value else {
         panic!()
     };
@@ -166,7 +166,7 @@ fn count_values_formats_like_go() {
     let p = agg(
         AggOp::CountValues,
         vs("x"),
-        Some(Node::Str("v".into())),
+        Some(Node::string("v")),
         &[],
         false,
     );
@@ -298,19 +298,13 @@ fn delayed_name_removal_follows_name_label_dropping_test() {
 fn histogram_quantile_over_classic_buckets() {
     let b = |le: &str, v: f64| (ls(&[("__name__", "h_bucket"), ("le", le)]), vec![(0, v)]);
     let f = fixture(&[b("1", 10.0), b("5", 30.0), b("10", 40.0), b("+Inf", 40.0)]);
-    let p = call(
-        "histogram_quantile",
-        vec![Node::Number(0.5), vs("h_bucket")],
-    );
+    let p = call("histogram_quantile", vec![Node::num(0.5), vs("h_bucket")]);
     // Rank 20 falls in (1, 5] holding 20 observations, 10 of them below the rank: 1 + 4 × 10/20.
     assert_eq!(
         vector(run(&f, &p, 0, 0, 0).unwrap()),
         vec![(Labels::empty(), 3.0)]
     );
-    let p = call(
-        "histogram_quantile",
-        vec![Node::Number(1.5), vs("h_bucket")],
-    );
+    let p = call("histogram_quantile", vec![Node::num(1.5), vs("h_bucket")]);
     let r = run(&f, &p, 0, 0, 0).unwrap();
     assert_eq!(
         r.warnings,

@@ -162,7 +162,7 @@ fn range_query_reports_each_step_with_a_value() {
     let ts: Vec<i64> = got[0].1.iter().map(|p| p.0 / M).collect();
     assert_eq!(ts, vec![0, 1, 2, 3, 4, 5, 6]);
     // A scalar range query is one series without labels.
-    let got = matrix(run(&f, &Node::Number(7.0), 0, 2 * M, M).unwrap());
+    let got = matrix(run(&f, &Node::num(7.0), 0, 2 * M, M).unwrap());
     assert_eq!(
         got,
         vec![(Labels::empty(), vec![(0, 7.0), (M, 7.0), (2 * M, 7.0)])]
@@ -277,7 +277,7 @@ fn perf_sum_rate_range_query() {
     }
     let div = bin(
         BinOp::Sub,
-        Node::Number(1.0),
+        Node::num(1.0),
         bin(
             BinOp::Div,
             vs("cpu_total"),
