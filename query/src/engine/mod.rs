@@ -248,7 +248,5 @@ fn thousands(n: usize) -> String {
 }
 
 fn parse(expr: &str) -> Result<Expr, QueryError> {
-    Err(QueryError::Parse(format!(
-        "parser not available yet: {expr}"
-    )))
+    crate::parser::parse(expr).map_err(|e| QueryError::Parse(e.to_string()))
 }
