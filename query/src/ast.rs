@@ -229,7 +229,12 @@ impl BinaryOp {
     pub fn is_comparison(self) -> bool {
         matches!(
             self,
-            BinaryOp::Eql | BinaryOp::Neq | BinaryOp::Gtr | BinaryOp::Lss | BinaryOp::Gte | BinaryOp::Lte
+            BinaryOp::Eql
+                | BinaryOp::Neq
+                | BinaryOp::Gtr
+                | BinaryOp::Lss
+                | BinaryOp::Gte
+                | BinaryOp::Lte
         )
     }
 
@@ -470,7 +475,9 @@ impl Duration {
 
     /// Whether the value depends on the query's step or range.
     pub fn is_query_dependent(&self) -> bool {
-        self.expr.as_ref().is_some_and(DurationExpr::is_query_dependent)
+        self.expr
+            .as_ref()
+            .is_some_and(DurationExpr::is_query_dependent)
     }
 }
 
@@ -612,9 +619,12 @@ impl DurationExpr {
                 span.start, span.end
             ));
         }
-        let limit = 9_223_372_036.854_775_807_f64;
+        let limit = 9_223_372_036.854_776_f64;
         if secs > limit || secs < -limit {
-            return Err(format!("{}:{}: duration is out of range", span.start, span.end));
+            return Err(format!(
+                "{}:{}: duration is out of range",
+                span.start, span.end
+            ));
         }
         // Prometheus truncates to whole milliseconds here.
         Ok((secs * 1000.0) as i64)
@@ -633,7 +643,8 @@ impl Expr {
             Expr::Paren(p) => p.expr.value_type(),
             Expr::Call(c) => c.func.return_type,
             Expr::Binary(b) => {
-                if b.lhs.value_type() == ValueType::Scalar && b.rhs.value_type() == ValueType::Scalar
+                if b.lhs.value_type() == ValueType::Scalar
+                    && b.rhs.value_type() == ValueType::Scalar
                 {
                     ValueType::Scalar
                 } else {
