@@ -359,6 +359,4 @@ impl Display for DurationExpr {
 #[cfg(test)]
 mod round_trip;
 #[cfg(test)]
-mod scratch_tmp;
-#[cfg(test)]
 mod tests;
