@@ -329,8 +329,10 @@ impl<'a> Parser<'a> {
         let span = Span::new(t.start, t.end);
         if t.kind == Kind::Duration {
             let ns = parse_duration(text).map_err(|e| self.error(span, e))?;
+            // Go's Duration.Seconds: whole seconds plus the fraction, exact for whole seconds.
+            let value = (ns / 1_000_000_000) as f64 + (ns % 1_000_000_000) as f64 / 1e9;
             Ok(NumberLiteral {
-                value: ns as f64 / 1e9,
+                value,
                 duration: true,
                 span,
             })

@@ -159,6 +159,14 @@ fn number_literals_follow_go_parsing() {
     assert_eq!(tree("NaN"), "NaN");
     assert_eq!(tree("5m"), "300");
     assert_eq!(tree("1h30m"), "5400");
+    // Whole seconds stay exact however large (Go's Duration.Seconds).
+    assert_eq!(tree("5557527777s"), "5557527777");
+    // Printing goes through nanoseconds in a float, as Prometheus' printer does, and loses the
+    // same millisecond.
+    assert_eq!(
+        parse("5557527777s").unwrap().to_string(),
+        "64323d5h42m56s999ms"
+    );
 }
 
 #[test]
