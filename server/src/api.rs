@@ -1,82 +1,339 @@
-//! The parts of Prometheus' HTTP API v1 that need no PromQL: label names and values, and the status
-//! endpoints (`buildinfo`, `runtimeinfo`, `flags`, `tsdb`, `walreplay`). Responses use Prometheus' JSON
-//! envelope (`{"status":"success","data":…}`, or `{"status":"error","errorType":…,"error":…}` with its
-//! status codes). Query endpoints join once the PromQL engine lands.
+//! The parts of Prometheus' HTTP API v1 that read storage without evaluating PromQL: series, label
+//! names and values (with `match[]` selectors), the status endpoints (`buildinfo`, `runtimeinfo`,
+//! `flags`, `tsdb`, `walreplay`, `config`), and the endpoints Ember answers empty until it has what
+//! they report (metadata, exemplars, targets, rules, alerts). Responses use Prometheus' JSON envelope
+//! (`{"status":"success","data":…}`, or `{"status":"error","errorType":…,"error":…}` with its status
+//! codes), which [`success`] and [`ApiError`] own. PromQL evaluation lives in [`crate::query_api`],
+//! parameter parsing in [`crate::params`].
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use ember::{Db, Labels};
 use serde_json::{Value, json};
 
 use crate::http::AppState;
+use crate::params::{
+    Form, MAX_TIME_MS, MIN_TIME_MS, parse_limit, parse_match_params, parse_time_param,
+};
+
+const JSON: (axum::http::HeaderName, &str) = (axum::http::header::CONTENT_TYPE, "application/json");
 
 /// A success envelope.
 pub fn success(data: Value) -> Response {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        json!({"status": "success", "data": data}).to_string(),
-    )
-        .into_response()
+    success_with_warnings(data, &[])
 }
 
-/// An error envelope with Prometheus' error type and status code.
+/// A success envelope with `warnings` (omitted when empty, as Prometheus does). Keys in Prometheus'
+/// order: `status`, `data`, `warnings`.
+pub fn success_with_warnings(data: Value, warnings: &[String]) -> Response {
+    let mut body = String::from(r#"{"status":"success","data":"#);
+    push_go_json(&mut body, &data);
+    if !warnings.is_empty() {
+        body.push_str(r#","warnings":"#);
+        push_go_json(&mut body, &json!(warnings));
+    }
+    body.push('}');
+    ([JSON], body).into_response()
+}
+
+/// Appends `v` as JSON with Go's HTML-safe escaping of `<`, `>`, `&`, U+2028 and U+2029 (as
+/// Prometheus' codec writes them). These characters occur only inside JSON strings, so replacing them
+/// in the serialized text is exact.
+fn push_go_json(out: &mut String, v: &Value) {
+    for c in v.to_string().chars() {
+        match c {
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// An error envelope with Prometheus' error type and status code (keys in Prometheus' order).
 pub fn error(code: StatusCode, error_type: &str, msg: impl Into<String>) -> Response {
-    (
-        code,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        json!({"status": "error", "errorType": error_type, "error": msg.into()}).to_string(),
-    )
-        .into_response()
+    let mut body = String::from(r#"{"status":"error","errorType":"#);
+    crate::query_json::push_str(&mut body, error_type);
+    body.push_str(r#","error":"#);
+    crate::query_json::push_str(&mut body, &msg.into());
+    body.push('}');
+    (code, [JSON], body).into_response()
 }
 
-fn unavailable() -> Response {
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        "WAL replay in progress",
-    )
+/// Prometheus' API error types, each with its status code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// 400: a parameter or the query is unusable.
+    BadData(String),
+    /// 422: the query failed while running.
+    Execution(String),
+    /// 499 (client closed the request).
+    Canceled(String),
+    /// 503: the query ran out of time.
+    Timeout(String),
+    /// 500.
+    Internal(String),
+    /// 503: storage is not open yet.
+    Unavailable(String),
+    /// 404.
+    NotFound(String),
 }
 
-/// `match[]` needs the PromQL selector parser, which is not built yet: say so instead of ignoring it.
-fn refuse_match(params: &[(String, String)]) -> Option<Response> {
-    params.iter().any(|(k, _)| k == "match[]").then(|| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "bad_data",
-            "match[] is not supported yet: it needs the PromQL parser, which Ember does not have yet",
-        )
+impl ApiError {
+    /// Prometheus' `invalidParamError`: `invalid parameter "name": reason`.
+    pub fn invalid_param(name: &str, reason: impl std::fmt::Display) -> ApiError {
+        ApiError::BadData(format!("invalid parameter \"{name}\": {reason}"))
+    }
+
+    /// Error type name and status code.
+    pub fn kind(&self) -> (&'static str, StatusCode) {
+        match self {
+            ApiError::BadData(_) => ("bad_data", StatusCode::BAD_REQUEST),
+            ApiError::Execution(_) => ("execution", StatusCode::UNPROCESSABLE_ENTITY),
+            ApiError::Canceled(_) => (
+                "canceled",
+                StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+            ),
+            ApiError::Timeout(_) => ("timeout", StatusCode::SERVICE_UNAVAILABLE),
+            ApiError::Internal(_) => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
+            ApiError::Unavailable(_) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            ApiError::NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            ApiError::BadData(m)
+            | ApiError::Execution(m)
+            | ApiError::Canceled(m)
+            | ApiError::Timeout(m)
+            | ApiError::Internal(m)
+            | ApiError::Unavailable(m)
+            | ApiError::NotFound(m) => m,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (ty, code) = self.kind();
+        error(code, ty, self.message())
+    }
+}
+
+/// The database, or `unavailable` while the WAL replays (Prometheus: `tsdb not ready`).
+pub(crate) fn ready_db(st: &AppState) -> Result<Db, ApiError> {
+    st.db()
+        .cloned()
+        .ok_or_else(|| ApiError::Unavailable("WAL replay in progress".into()))
+}
+
+/// `limit`, `start`, `end` (defaulting to all time) and `match[]`, checked in Prometheus' order.
+struct RangeParams {
+    limit: usize,
+    start: i64,
+    end: i64,
+    matcher_sets: Vec<Vec<ember::Matcher>>,
+}
+
+fn range_params(form: &Form) -> Result<RangeParams, ApiError> {
+    let limit =
+        parse_limit(form.value("limit")).map_err(|e| ApiError::invalid_param("limit", e))?;
+    let start = parse_time_param(form, "start", MIN_TIME_MS)
+        .map_err(|e| ApiError::invalid_param("start", e))?;
+    let end = parse_time_param(form, "end", MAX_TIME_MS)
+        .map_err(|e| ApiError::invalid_param("end", e))?;
+    let matcher_sets = parse_match_params(&form.values("match[]")).map_err(ApiError::BadData)?;
+    Ok(RangeParams {
+        limit,
+        start,
+        end,
+        matcher_sets,
     })
 }
 
-pub async fn labels(
-    State(st): State<Arc<AppState>>,
-    Query(params): Query<Vec<(String, String)>>,
-) -> Response {
-    if let Some(r) = refuse_match(&params) {
-        return r;
+const TRUNCATED: &str = "results truncated due to limit";
+
+/// Sorted union of `f` over each matcher set (over everything when there is none).
+fn union(
+    sets: &[Vec<ember::Matcher>],
+    f: impl Fn(&[ember::Matcher]) -> Vec<String>,
+) -> Vec<String> {
+    if sets.len() <= 1 {
+        return f(sets.first().map_or(&[][..], |s| &s[..]));
     }
-    let Some(db) = st.db() else {
-        return unavailable();
-    };
-    success(json!(db.querier(i64::MIN, i64::MAX).label_names(&[])))
+    let all: BTreeSet<String> = sets.iter().flat_map(|s| f(s)).collect();
+    all.into_iter().collect()
+}
+
+/// Truncates to `limit` (0: none) and says so in a warning.
+fn limited(mut v: Vec<String>, limit: usize) -> Response {
+    if limit > 0 && v.len() > limit {
+        v.truncate(limit);
+        return success_with_warnings(json!(v), &[TRUNCATED.to_string()]);
+    }
+    success(json!(v))
+}
+
+pub async fn labels(State(st): State<Arc<AppState>>, form: Form) -> Result<Response, ApiError> {
+    let p = range_params(&form)?;
+    let db = ready_db(&st)?;
+    let q = db.querier(p.start, p.end);
+    let names = union(&p.matcher_sets, |m| q.label_names(m));
+    Ok(limited(names, p.limit))
 }
 
 pub async fn label_values(
     State(st): State<Arc<AppState>>,
     Path(name): Path<String>,
-    Query(params): Query<Vec<(String, String)>>,
-) -> Response {
-    if let Some(r) = refuse_match(&params) {
-        return r;
-    }
-    let Some(db) = st.db() else {
-        return unavailable();
+    form: Form,
+) -> Result<Response, ApiError> {
+    let name = match name.strip_prefix("U__") {
+        Some(escaped) => unescape_name(escaped).unwrap_or(name),
+        None => name,
     };
-    success(json!(
-        db.querier(i64::MIN, i64::MAX).label_values(&name, &[])
-    ))
+    if name.is_empty() {
+        return Err(ApiError::BadData(format!(
+            "invalid label name: {}",
+            ember_query::functions::gofmt::quote(&name)
+        )));
+    }
+    let p = range_params(&form)?;
+    let db = ready_db(&st)?;
+    let q = db.querier(p.start, p.end);
+    let values = union(&p.matcher_sets, |m| q.label_values(&name, m));
+    Ok(limited(values, p.limit))
+}
+
+/// Prometheus' `model.UnescapeName` for the `U__` value-encoding escaping (`_2E_` is `.`, `__` is
+/// `_`); `None` when the text is not a valid escaping, and the name is then taken as written.
+fn unescape_name(s: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '_' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'_') {
+            chars.next();
+            out.push('_');
+            continue;
+        }
+        let mut hex = String::new();
+        loop {
+            match chars.next() {
+                Some('_') => break,
+                Some(h) if h.is_ascii_hexdigit() => hex.push(h),
+                _ => return None,
+            }
+        }
+        out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+    }
+    Some(out)
+}
+
+pub async fn series(State(st): State<Arc<AppState>>, form: Form) -> Result<Response, ApiError> {
+    let matches = form.values("match[]");
+    if matches.is_empty() {
+        return Err(ApiError::BadData("no match[] parameter provided".into()));
+    }
+    let limit =
+        parse_limit(form.value("limit")).map_err(|e| ApiError::invalid_param("limit", e))?;
+    let start = parse_time_param(&form, "start", MIN_TIME_MS)
+        .map_err(|e| ApiError::invalid_param("start", e))?;
+    let end = parse_time_param(&form, "end", MAX_TIME_MS)
+        .map_err(|e| ApiError::invalid_param("end", e))?;
+    let sets = parse_match_params(&matches).map_err(|e| ApiError::invalid_param("match[]", e))?;
+    let db = ready_db(&st)?;
+    let work = tokio::task::spawn_blocking(move || {
+        let q = db.querier(start, end);
+        let mut all: BTreeSet<Labels> = BTreeSet::new();
+        for set in &sets {
+            all.extend(q.select(set).into_iter().map(|s| s.labels().clone()));
+        }
+        all
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let truncated = limit > 0 && work.len() > limit;
+    let data: Vec<Value> = work
+        .iter()
+        .take(if limit > 0 { limit } else { usize::MAX })
+        .map(labels_json)
+        .collect();
+    let warnings = if truncated {
+        vec![TRUNCATED.to_string()]
+    } else {
+        vec![]
+    };
+    Ok(success_with_warnings(Value::Array(data), &warnings))
+}
+
+/// A label set as a JSON object in label order.
+pub(crate) fn labels_json(l: &Labels) -> Value {
+    Value::Object(
+        l.iter()
+            .map(|l| (l.name.clone(), Value::String(l.value.clone())))
+            .collect(),
+    )
+}
+
+/// `/api/v1/metadata`: Ember keeps no metric metadata yet.
+pub async fn metadata(form: Form) -> Result<Response, ApiError> {
+    for (key, msg) in [
+        ("limit", "limit must be a number"),
+        ("limit_per_metric", "limit_per_metric must be a number"),
+    ] {
+        let v = form.value(key);
+        if !v.is_empty() && v.parse::<i64>().is_err() {
+            return Err(ApiError::BadData(msg.into()));
+        }
+    }
+    Ok(success(json!({})))
+}
+
+/// `/api/v1/targets/metadata`: no scraping yet, so no targets to describe.
+pub async fn targets_metadata(form: Form) -> Result<Response, ApiError> {
+    let v = form.value("limit");
+    if !v.is_empty() && v.parse::<i64>().is_err() {
+        return Err(ApiError::BadData("limit must be a number".into()));
+    }
+    Ok(success(json!([])))
+}
+
+/// `/api/v1/targets`: no scraping yet.
+pub async fn targets() -> Response {
+    success(json!({"activeTargets": [], "droppedTargets": [], "droppedTargetCounts": {}}))
+}
+
+/// `/api/v1/rules`: no rule evaluation yet.
+pub async fn rules(form: Form) -> Result<Response, ApiError> {
+    parse_match_params(&form.values("match[]")).map_err(ApiError::BadData)?;
+    Ok(success(json!({"groups": []})))
+}
+
+/// `/api/v1/alerts`: no alerting rules yet.
+pub async fn alerts() -> Response {
+    success(json!({"alerts": []}))
+}
+
+/// `/api/v1/status/config`: Ember has no configuration file yet.
+pub async fn config() -> Response {
+    success(json!({"yaml": ""}))
+}
+
+/// Unknown paths: JSON `not_found` under `/api/v1/`, Go's plain-text 404 elsewhere.
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/v1/") {
+        ApiError::NotFound("404 page not found".into()).into_response()
+    } else {
+        (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
+    }
 }
 
 pub async fn buildinfo() -> Response {
@@ -127,17 +384,13 @@ pub async fn walreplay(State(st): State<Arc<AppState>>) -> Response {
     success(json!({"min": 0, "max": n.max(1) - 1, "current": n.max(1) - 1}))
 }
 
-pub async fn tsdb(
-    State(st): State<Arc<AppState>>,
-    Query(params): Query<Vec<(String, String)>>,
-) -> Response {
+pub async fn tsdb(State(st): State<Arc<AppState>>, form: Form) -> Response {
     let Some(db) = st.db() else {
-        return unavailable();
+        return ApiError::Unavailable("WAL replay in progress".into()).into_response();
     };
-    let limit = match params
-        .iter()
-        .find(|(k, _)| k == "limit")
-        .map(|(_, v)| v.parse::<usize>())
+    let limit = match Some(form.value("limit"))
+        .filter(|v| !v.is_empty())
+        .map(str::parse::<usize>)
     {
         None => 10,
         Some(Ok(n)) if n > 0 => n,

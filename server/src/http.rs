@@ -1,5 +1,6 @@
-//! The HTTP surface of the server: health and readiness, the remote-write receiver, remote read and the
-//! self-metrics endpoint. The Prometheus query API joins it once PromQL lands (issue 4).
+//! The HTTP surface of the server: health and readiness, the remote-write receiver, remote read, the
+//! self-metrics endpoint, and the routes of Prometheus' query API (handled in [`crate::api`],
+//! [`crate::query_api`] and [`crate::federate`]).
 //!
 //! Owns status codes, headers and bodies; decoding and storage rules live in [`crate::remote_write`] and
 //! `ember`. CPU-bound work (decompression, decoding, appending) runs on the blocking pool so a large
@@ -22,6 +23,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::api;
+use crate::federate;
+use crate::query_api::{self, QueryConfig, QueryRuntime};
 use crate::remote_read;
 use crate::remote_write::{self, Limits, Protocol, WriteError};
 
@@ -35,6 +38,8 @@ pub struct AppState {
     pub(crate) start_time: std::time::SystemTime,
     /// Command-line flags by Prometheus-style name, for `/api/v1/status/flags`.
     pub(crate) flags: Vec<(String, String)>,
+    /// Engine options and the concurrency gate of PromQL queries.
+    pub(crate) query: QueryRuntime,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -108,6 +113,16 @@ impl AppState {
         limits: Limits,
         flags: Vec<(String, String)>,
     ) -> Arc<Self> {
+        Self::with_query_config(remote_write_enabled, limits, flags, &QueryConfig::default())
+    }
+
+    /// [`AppState::new`] with the `--query.*` settings.
+    pub fn with_query_config(
+        remote_write_enabled: bool,
+        limits: Limits,
+        flags: Vec<(String, String)>,
+        query: &QueryConfig,
+    ) -> Arc<Self> {
         Arc::new(AppState {
             db: std::sync::OnceLock::new(),
             ready: AtomicBool::new(false),
@@ -116,6 +131,7 @@ impl AppState {
             metrics: Metrics::new(),
             start_time: std::time::SystemTime::now(),
             flags,
+            query: QueryRuntime::new(query),
         })
     }
 
@@ -144,13 +160,42 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/read",
             post(read).layer(DefaultBodyLimit::max(limit)),
         )
+        .route(
+            "/api/v1/query",
+            get(query_api::query).post(query_api::query),
+        )
+        .route(
+            "/api/v1/query_range",
+            get(query_api::query_range).post(query_api::query_range),
+        )
+        .route(
+            "/api/v1/query_exemplars",
+            get(query_api::query_exemplars).post(query_api::query_exemplars),
+        )
+        .route(
+            "/api/v1/format_query",
+            get(query_api::format_query).post(query_api::format_query),
+        )
+        .route(
+            "/api/v1/parse_query",
+            get(query_api::parse_query_ast).post(query_api::parse_query_ast),
+        )
+        .route("/api/v1/series", get(api::series).post(api::series))
         .route("/api/v1/labels", get(api::labels).post(api::labels))
         .route("/api/v1/label/{name}/values", get(api::label_values))
+        .route("/api/v1/metadata", get(api::metadata))
+        .route("/api/v1/targets", get(api::targets))
+        .route("/api/v1/targets/metadata", get(api::targets_metadata))
+        .route("/api/v1/rules", get(api::rules))
+        .route("/api/v1/alerts", get(api::alerts))
+        .route("/api/v1/status/config", get(api::config))
         .route("/api/v1/status/buildinfo", get(api::buildinfo))
         .route("/api/v1/status/runtimeinfo", get(api::runtimeinfo))
         .route("/api/v1/status/flags", get(api::flags))
         .route("/api/v1/status/tsdb", get(api::tsdb))
         .route("/api/v1/status/walreplay", get(api::walreplay))
+        .route("/federate", get(federate::federate))
+        .fallback(api::not_found)
         .with_state(state)
 }
 

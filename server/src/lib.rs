@@ -1,7 +1,13 @@
 //! The `ember` server as a library, so tests and fuzz targets reach its pieces: the remote-write protocol
-//! layer (`remote_write`) and the HTTP surface (`http`). The query API, scraping and self-metrics join it as issue 5 progresses.
+//! layer (`remote_write`), the HTTP surface (`http`), Prometheus' HTTP API (`api` for series, labels and
+//! status, `query_api` for PromQL, `federate`; `params` reads their parameters, `query_json` writes
+//! results). Scraping joins it as issue 5 progresses.
 
 pub mod api;
+pub mod federate;
 pub mod http;
+pub mod params;
+pub mod query_api;
+pub mod query_json;
 pub mod remote_read;
 pub mod remote_write;

@@ -2,8 +2,8 @@
 //! and `/-/ready` with 503 while the WAL replays), opens the data directory, then serves until SIGTERM or
 //! SIGINT, when it stops taking requests, flushes and closes the WAL. Its subcommands hold the tools.
 //!
-//! Built so far: health/readiness, the remote-write receiver (1.0 and 2.0) and `/metrics`. The query API,
-//! scraping from `prometheus.yml` and the rest of issue 5 are not built yet.
+//! Built so far: health/readiness, the remote-write receiver (1.0 and 2.0), remote read, `/metrics`, and
+//! Prometheus' query API (`--query.*` flags). Scraping from `prometheus.yml` is not built yet.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,7 +11,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ember_server::http::{AppState, router};
+use ember_server::query_api::QueryConfig;
 use ember_server::remote_write::Limits;
+
+mod promql_test;
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +42,18 @@ struct Cli {
     /// 400 naming the limit) while existing series keep ingesting. 0 means no limit.
     #[arg(long = "storage.tsdb.head-series-limit", default_value_t = 0)]
     head_series_limit: u64,
+    /// Most time a query may take, waiting for a slot included (a Prometheus duration: 2m, 30s).
+    #[arg(long = "query.timeout", default_value = "2m", value_parser = parse_flag_duration)]
+    query_timeout: std::time::Duration,
+    /// Most queries evaluated at once; further queries wait for a slot.
+    #[arg(long = "query.max-concurrency", default_value_t = 20)]
+    query_max_concurrency: usize,
+    /// Most samples a single query may hold in memory.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    query_max_samples: usize,
+    /// How far back an instant selector looks for a sample.
+    #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = parse_flag_duration)]
+    query_lookback_delta: std::time::Duration,
     #[command(subcommand)]
     cmd: Option<Cmd>,
 }
@@ -49,6 +64,13 @@ enum Cmd {
     Tsdb {
         #[command(subcommand)]
         cmd: TsdbCmd,
+    },
+    /// Runs promqltest-format scripts against Ember's PromQL engine; prints each failing eval and
+    /// `N passed, N failed, N skipped`. Exit status 1 if any eval failed, 2 if a file is unreadable.
+    PromqlTest {
+        /// Script files (Prometheus' promqltest format).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -66,17 +88,27 @@ enum TsdbCmd {
 }
 
 fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // promql-test opens a database per script; its replay logs would bury the report.
+    let default_filter = match cli.cmd {
+        Some(Cmd::PromqlTest { .. }) => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     match cli.cmd {
         Some(Cmd::Tsdb {
             cmd: TsdbCmd::Stats { dir, repair },
         }) => stats(&dir, repair),
+        Some(Cmd::PromqlTest { files }) => {
+            let code = promql_test::run(&files, &mut std::io::stdout(), &mut std::io::stderr());
+            std::process::exit(code.into())
+        }
         None => serve(cli),
     }
 }
@@ -115,8 +147,30 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
                 "web.remote-write.max-decompressed-bytes".to_string(),
                 cli.max_decompressed_bytes.to_string(),
             ),
+            (
+                "query.timeout".to_string(),
+                flag_duration(cli.query_timeout),
+            ),
+            (
+                "query.max-concurrency".to_string(),
+                cli.query_max_concurrency.to_string(),
+            ),
+            (
+                "query.max-samples".to_string(),
+                cli.query_max_samples.to_string(),
+            ),
+            (
+                "query.lookback-delta".to_string(),
+                flag_duration(cli.query_lookback_delta),
+            ),
         ];
-        let state = AppState::new(cli.remote_write_receiver, limits, flags);
+        let query = QueryConfig {
+            timeout: cli.query_timeout,
+            max_samples: cli.query_max_samples,
+            lookback_delta: cli.query_lookback_delta,
+            max_concurrency: cli.query_max_concurrency,
+        };
+        let state = AppState::with_query_config(cli.remote_write_receiver, limits, flags, &query);
         let listener = tokio::net::TcpListener::bind(cli.listen_address)
             .await
             .with_context(|| format!("binding {}", cli.listen_address))?;
@@ -145,6 +199,40 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// A duration flag in Prometheus' syntax (`2m`, `1h30m`).
+fn parse_flag_duration(s: &str) -> Result<std::time::Duration, String> {
+    let ns = ember_server::params::parse_model_duration(s)?;
+    Ok(std::time::Duration::from_nanos(ns as u64))
+}
+
+/// A duration as Prometheus' `model.Duration` prints it (`2m`, `1h30m`), for `/api/v1/status/flags`.
+fn flag_duration(d: std::time::Duration) -> String {
+    let mut ms = d.as_millis() as u64;
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, mult) in [
+        ("y", 365 * 86_400_000),
+        ("w", 7 * 86_400_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ] {
+        // Years and weeks only when exact, as Prometheus' model.Duration prints them.
+        if (unit == "y" || unit == "w") && !ms.is_multiple_of(mult) {
+            continue;
+        }
+        if ms >= mult {
+            out.push_str(&format!("{}{unit}", ms / mult));
+            ms %= mult;
+        }
+    }
+    out
 }
 
 async fn shutdown_signal() {

@@ -1,6 +1,6 @@
 //! The PromQL-free parts of the HTTP API against the `ember` binary: Prometheus' JSON envelope and shapes
-//! for labels, label values and the status endpoints, `match[]` refused clearly (until the PromQL parser
-//! exists), and Debian's `promtool query labels` as a real client.
+//! for labels, label values and the status endpoints, and Debian's `promtool query labels` as a real
+//! client. The PromQL endpoints and `match[]` in depth: `tests/query_api.rs`.
 
 use std::process::Command;
 
@@ -64,7 +64,10 @@ fn label_and_status_endpoints_answer_like_prometheus() {
     );
     let (_, v) = get_json(port, "/api/v1/label/job/values");
     assert_eq!(v["data"], serde_json::json!(["a", "b"]));
-    let (code, v) = get_json(port, "/api/v1/labels?match[]=up");
+    let (code, v) = get_json(port, "/api/v1/labels?match[]=down");
+    assert_eq!(code, 200);
+    assert_eq!(v["data"], serde_json::json!(["__name__", "job"]));
+    let (code, v) = get_json(port, "/api/v1/labels?match[]=up%2B1");
     assert_eq!(code, 400);
     assert_eq!(v["status"], "error");
     assert_eq!(v["errorType"], "bad_data");
