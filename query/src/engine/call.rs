@@ -4,12 +4,9 @@
 //! functions (mapped series by series; `__name__` dropped), and the functions that
 //! need the evaluator itself: `time`, `vector`, `scalar`, `timestamp` (sample times of a selector),
 //! `absent`/`absent_over_time` (labels derived from equality matchers), `label_replace`/`label_join`,
-//! the `sort*` family, `histogram_quantile` over classic buckets (grouping the `le` series at each
-//! step). It also raises the annotations tied to calls (sort in a range query, quantile range, bad
-//! `le`, forced monotonicity). The per-value math comes from the function library
-//! (`crate::functions`).
-
-use std::collections::HashMap;
+//! the `sort*` family. Functions over classic histograms live in `classic_histogram`, `info` in
+//! `info`. It also raises the annotations tied to calls (sort in a range query). The per-value
+//! math comes from the function library (`crate::functions`).
 
 use ember::MatchType;
 use ember_index::{Label, Labels};
@@ -21,8 +18,6 @@ use super::plan::{Call, Node, Ty};
 use super::selector::{self, InstantCursor};
 use super::types::{METRIC_NAME, StepSeries, labels_from};
 use crate::functions::Annotation;
-use crate::functions::annotations::invalid_quantile;
-use crate::functions::histogram::{Bucket, bad_bucket_label, bucket_quantile, parse_le};
 use crate::functions::labels::{LabelJoin, LabelReplace};
 use crate::functions::{math, time};
 
@@ -55,9 +50,12 @@ impl Evaluator<'_> {
             "label_join" => self.eval_label_join(c),
             "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => self.eval_sort(c),
             "histogram_quantile" => self.eval_histogram_quantile(c),
+            "histogram_quantiles" => self.eval_histogram_quantiles(c),
+            "histogram_fraction" => self.eval_histogram_fraction(c),
+            "info" => self.eval_info(c),
             // Native-histogram functions: Ember stores floats only, so there is nothing to act on.
             "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
-            | "histogram_stdvar" | "histogram_fraction" => {
+            | "histogram_stdvar" => {
                 for a in &c.args {
                     self.eval(a)?;
                 }
@@ -315,89 +313,6 @@ impl Evaluator<'_> {
             }
         }
         Ok(Val::Vector(series))
-    }
-
-    /// `histogram_quantile(q, buckets)` over classic histograms: at each step, the series sharing all
-    /// labels but `le` form one histogram.
-    fn eval_histogram_quantile(&self, c: &Call) -> Result<Val, QueryError> {
-        let before = self.ctx.current();
-        let q = self.eval(&c.args[0])?.into_scalar();
-        let input = self.eval(&c.args[1])?.into_series();
-        for &qv in &q {
-            if let Some(w) = invalid_quantile(qv) {
-                self.annotate(w, Some(&c.args[0]));
-            }
-        }
-        // Bucket bound and histogram of each input series, computed once.
-        let mut hist_of: HashMap<Labels, usize> = HashMap::new();
-        let mut hist_labels: Vec<Labels> = Vec::new();
-        let mut member: Vec<Option<(usize, f64)>> = Vec::with_capacity(input.len());
-        for s in &input {
-            let le = s.labels.get("le");
-            let Some(upper) = parse_le(le) else {
-                // Prometheus names the metric only when it still has it (delayed removal).
-                let name = s.labels.metric_name().filter(|_| self.delayed());
-                self.annotate(bad_bucket_label(le, name), Some(&c.args[1]));
-                member.push(None);
-                continue;
-            };
-            let key = s.labels.without(&["le"]);
-            let next = hist_labels.len();
-            let h = *hist_of.entry(key.clone()).or_insert_with(|| {
-                hist_labels.push(key);
-                next
-            });
-            member.push(Some((h, upper)));
-        }
-        let mut per_hist: Vec<Vec<Bucket>> = vec![Vec::new(); hist_labels.len()];
-        let mut out: Vec<StepSeries> = hist_labels
-            .iter()
-            .map(|l| {
-                let mut s = StepSeries {
-                    labels: l.clone(),
-                    drop_name: false,
-                    points: Vec::new(),
-                };
-                self.drop_name(&mut s.labels, &mut s.drop_name);
-                s
-            })
-            .collect();
-        let mut cursors = vec![0usize; input.len()];
-        for (step, ts) in self.steps.iter().enumerate() {
-            self.ctx.check()?;
-            per_hist.iter_mut().for_each(Vec::clear);
-            for (si, s) in input.iter().enumerate() {
-                if let Some(&(t, v)) = s.points.get(cursors[si])
-                    && t == ts
-                {
-                    cursors[si] += 1;
-                    if let Some((h, upper)) = member[si] {
-                        per_hist[h].push(Bucket {
-                            upper_bound: upper,
-                            count: v,
-                        });
-                    }
-                }
-            }
-            for (h, buckets) in per_hist.iter_mut().enumerate() {
-                if buckets.is_empty() {
-                    continue;
-                }
-                let r = bucket_quantile(q[step], buckets);
-                let name = hist_labels[h].metric_name().filter(|_| self.delayed());
-                if let Some(info) = r.annotation(name, ts) {
-                    self.annotate(info, Some(&c.args[1]));
-                }
-                out[h].points.push((ts, r.value));
-            }
-        }
-        out.retain(|s| !s.points.is_empty());
-        if !self.delayed() {
-            out = merge_same_labelsets(out)?;
-        }
-        let total: usize = out.iter().map(|s| s.points.len()).sum();
-        self.ctx.set(before + total)?;
-        Ok(Val::Vector(out))
     }
 }
 

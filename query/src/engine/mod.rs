@@ -4,16 +4,18 @@
 //! Owns the public entry points ([`Engine`], [`QueryOpts`], [`QueryResult`], [`QueryError`], [`Cancel`])
 //! and query-level checks (range parameters, the points-per-series limit, the result type). The
 //! evaluation itself is split by concept: `eval` (node dispatch and the per-step loop), `selector`
-//! (reading storage), `binary`, `aggregate`, `call` (function dispatch), `subquery`, `limits`
-//! (deadline, cancellation, sample accounting, annotations). Parsing belongs to `crate::parser`; the
-//! math of individual functions to `crate::functions`.
+//! (reading storage), `binary`, `aggregate`, `call` (function dispatch), `classic_histogram`,
+//! `info`, `subquery`, `limits` (deadline, cancellation, sample accounting, annotations). Parsing
+//! belongs to `crate::parser`; the math of individual functions to `crate::functions`.
 
 mod aggregate;
 mod binary;
 mod call;
+mod classic_histogram;
 mod eval;
 mod fallback;
 mod hash;
+mod info;
 mod limits;
 mod matching;
 mod plan;

@@ -2,6 +2,7 @@
 //! semantics (lookback, staleness, windows, matching, aggregation, subquery grids) directly. This
 //! module holds the fixtures and plan builders; `selection` and `operators` hold the tests.
 
+mod calls;
 mod operators;
 mod selection;
 
