@@ -46,7 +46,3 @@ pub use head::HeadMemory;
 pub use head::read::{SampleIter, Series};
 pub use head::replay::ReplayStats;
 
-/// The root README's embedding example, compiled and run as a doc test so it cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;

@@ -1,7 +1,7 @@
 //! PromQL over Ember's storage: the parser (`parser`, producing the `ast`), the function library
 //! (`functions`: pure computations over samples, no storage or AST knowledge), the value types results
-//! are made of (`value`), and a runner for promqltest-format scripts (`promqltest`). The evaluator that
-//! ties them to a `Db` arrives with the rest of issue 4.
+//! are made of (`value`), a runner for promqltest-format scripts (`promqltest`), and the evaluator
+//! that ties them to a `Db` (`engine`).
 
 pub mod ast;
 pub mod engine;
@@ -9,3 +9,9 @@ pub mod functions;
 pub mod parser;
 pub mod promqltest;
 pub mod value;
+
+/// The root README's embedding examples (storage and PromQL), compiled and run as doc tests so they
+/// cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
