@@ -172,3 +172,149 @@ remote_write:
     }
     eprintln!("{} series, {compared} samples identical", theirs.len());
 }
+
+/// Starts Debian's Prometheus with `config` on `port`, its data under `dir`.
+fn start_prometheus(dir: &Path, port: u16, config: &str) -> common::Proc {
+    let cfg = dir.join(format!("prometheus-{port}.yml"));
+    std::fs::write(&cfg, config).unwrap();
+    let prom = common::Proc::spawn(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join(format!("prom-{port}")).display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    wait_until("Prometheus to be ready", Duration::from_secs(60), || {
+        common::get(port, "/-/ready").is_some_and(|(c, _)| c == 200)
+    });
+    prom
+}
+
+/// A second Prometheus federates from Ember (`/federate?match[]={job="prometheus"}`, honouring labels
+/// and timestamps) while a first one remote-writes into Ember: every sample the federating Prometheus
+/// stored is a sample Ember holds, at the same timestamp with the same value, and it federated every
+/// series Ember holds for that job.
+#[test]
+fn prometheus_federating_from_ember_stores_embers_samples() {
+    if !common::peer_available("prometheus") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let ember_dir = tmp.path().join("ember");
+    let (ember, ember_port) =
+        common::start_ember(&ember_dir, &["--web.enable-remote-write-receiver"]);
+    let source_port = free_port();
+    let source = start_prometheus(
+        tmp.path(),
+        source_port,
+        &format!(
+            r#"global: {{scrape_interval: 1s}}
+scrape_configs:
+  - job_name: prometheus
+    static_configs: [{{targets: ["127.0.0.1:{source_port}"]}}]
+remote_write:
+  - url: http://127.0.0.1:{ember_port}/api/v1/write
+    queue_config: {{batch_send_deadline: 500ms}}
+"#
+        ),
+    );
+    let fed_port = free_port();
+    let federating = start_prometheus(
+        tmp.path(),
+        fed_port,
+        &format!(
+            r#"global: {{scrape_interval: 1s}}
+scrape_configs:
+  - job_name: federate
+    honor_labels: true
+    metrics_path: /federate
+    params: {{'match[]': ['{{job="prometheus"}}']}}
+    static_configs: [{{targets: ["127.0.0.1:{ember_port}"]}}]
+"#
+        ),
+    );
+    // Wait until the federating Prometheus has stored a good number of federated series.
+    let query = "/api/v1/query?query=count(%7Bjob%3D%22prometheus%22%7D)";
+    wait_until("federated series", Duration::from_secs(60), || {
+        common::get(fed_port, query).is_some_and(|(c, body)| {
+            c == 200
+                && serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .is_some_and(|v| {
+                        v["data"]["result"][0]["value"][1]
+                            .as_str()
+                            .and_then(|s| s.parse::<f64>().ok())
+                            .is_some_and(|n| n > 100.0)
+                    })
+        })
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let federated: SeriesSamples = prometheus_samples(fed_port, at)
+        .into_iter()
+        .filter(|(k, _)| k.contains("job=\"prometheus\""))
+        .collect();
+    stop(federating, "federating prometheus");
+    stop(source, "source prometheus");
+    stop(ember, "ember");
+
+    let at_ms = (at * 1000.0) as i64;
+    let ours: SeriesSamples = ember_samples(&ember_dir, at_ms - 120_000, at_ms)
+        .into_iter()
+        .filter(|(k, _)| k.contains("job=\"prometheus\""))
+        .collect();
+    assert!(
+        federated.len() > 100,
+        "only {} series federated",
+        federated.len()
+    );
+    let mut compared = 0;
+    for (series, samples) in &federated {
+        let held = ours
+            .get(series)
+            .unwrap_or_else(|| panic!("federated series {series} is not in Ember"));
+        for (t, v) in samples {
+            let mine = held
+                .iter()
+                .find(|(ht, _)| ht == t)
+                .unwrap_or_else(|| panic!("{series}: federated sample at {t} is not in Ember"));
+            assert!(
+                mine.1.to_bits() == v.to_bits() || (mine.1.is_nan() && v.is_nan()),
+                "{series} at {t}: Ember {} vs federated {v}",
+                mine.1
+            );
+            compared += 1;
+        }
+    }
+    // Every series Ember held at the last federation scrape was federated: series that were still
+    // receiving samples in the last 5 s before the federating Prometheus stopped.
+    let recent = at_ms - 5_000;
+    let live: Vec<&String> = ours
+        .iter()
+        .filter(|(_, s)| {
+            s.iter().any(|(t, _)| *t < recent - 2_000) && s.iter().any(|(t, _)| *t >= recent)
+        })
+        .map(|(k, _)| k)
+        .collect();
+    let missing: Vec<&&String> = live
+        .iter()
+        .filter(|k| !federated.contains_key(**k))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} live series not federated, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
+    eprintln!(
+        "{} series federated, {compared} samples identical to Ember's",
+        federated.len()
+    );
+}
