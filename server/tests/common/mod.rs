@@ -144,3 +144,106 @@ pub fn peer_available(bin: &str) -> bool {
     eprintln!("SKIPPED: {bin} not installed");
     false
 }
+
+/// One series to remote-write: its labels (any order; sorted before sending, as the protocol requires)
+/// and its (timestamp in ms, value) samples.
+pub type WriteSeries = (Vec<(String, String)>, Vec<(i64, f64)>);
+
+/// Remote-writes `series` to `port` with protocol 1.0 (snappy-compressed protobuf), as Prometheus'
+/// remote-write queue sends it; status and body of the answer.
+pub fn remote_write_v1(port: u16, series: &[WriteSeries]) -> (u16, String) {
+    use ember_server::remote_write::proto::{Label, Sample, TimeSeries, WriteRequest};
+    use prost::Message;
+    let req = WriteRequest {
+        timeseries: series
+            .iter()
+            .map(|(labels, samples)| {
+                let mut labels = labels.clone();
+                labels.sort();
+                TimeSeries {
+                    labels: labels
+                        .into_iter()
+                        .map(|(n, v)| Label {
+                            name: n.into_bytes(),
+                            value: v.into_bytes(),
+                        })
+                        .collect(),
+                    samples: samples
+                        .iter()
+                        .map(|&(timestamp, value)| Sample { value, timestamp })
+                        .collect(),
+                    ..Default::default()
+                }
+            })
+            .collect(),
+        metadata: vec![],
+    };
+    let body = snap::raw::Encoder::new()
+        .compress_vec(&req.encode_to_vec())
+        .unwrap();
+    let mut r = agent()
+        .post(format!("http://127.0.0.1:{port}/api/v1/write"))
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "snappy")
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+        .send(&body[..])
+        .expect("remote write request");
+    let code = r.status().as_u16();
+    (code, r.body_mut().read_to_string().unwrap_or_default())
+}
+
+/// Starts Debian's `prometheus` on 127.0.0.1 with `config_yaml`, its data under `dir`, and `extra`
+/// flags; waits until it is ready. The port is picked free and then handed to Prometheus, so another
+/// process can take it in between: a Prometheus that exits before it is ready is retried on a new port.
+pub fn start_prometheus(dir: &Path, config_yaml: &str, extra: &[&str]) -> (Proc, u16) {
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(&cfg, config_yaml).unwrap();
+    for _attempt in 0..3 {
+        let port = free_port();
+        let mut proc = Proc::spawn(
+            Command::new("prometheus")
+                .arg(format!("--config.file={}", cfg.display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.join("data").display()
+                ))
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if get(port, "/-/ready").is_some_and(|(c, _)| c == 200) {
+                return (proc, port);
+            }
+            if proc.0.as_mut().unwrap().try_wait().unwrap().is_some() {
+                break; // most likely lost the port: try another
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    panic!("prometheus did not become ready (3 attempts)");
+}
+
+/// Whether `python3` can import `module`. Same convention as [`peer_available`]: without it the test
+/// fails unless EMBER_SKIP_PEER_TESTS=1, and then says it skipped.
+pub fn python_module_available(module: &str) -> bool {
+    let ok = Command::new("python3")
+        .arg("-c")
+        .arg(format!("import {module}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return true;
+    }
+    assert_eq!(
+        std::env::var("EMBER_SKIP_PEER_TESTS").as_deref(),
+        Ok("1"),
+        "python3 cannot import {module}: `pip install` it (.ci/run does) or set EMBER_SKIP_PEER_TESTS=1 to skip"
+    );
+    eprintln!("SKIPPED: python3 module {module} not installed");
+    false
+}
