@@ -8,6 +8,7 @@ mod lexer;
 pub(crate) mod literals;
 mod parse;
 mod printer;
+mod regex_error;
 #[cfg(test)]
 mod tests;
 

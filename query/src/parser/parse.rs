@@ -15,6 +15,7 @@ use super::ParseError;
 use super::functions::lookup;
 use super::lexer::{Kind, Token, Tokens, describe, lex};
 use super::literals::{format_float_f6, parse_duration, parse_number, quote, unquote};
+use super::regex_error::go_regex_error;
 use crate::ast::*;
 
 type Result<T> = std::result::Result<T, ParseError>;
@@ -429,7 +430,13 @@ impl<'a> Parser<'a> {
         start: usize,
         end: usize,
     ) -> Result<Matcher> {
-        Matcher::new(op, name, value).map_err(|e| self.error(Span::new(start, end), e.to_string()))
+        let span = Span::new(start, end);
+        if matches!(op, MatchType::Regex | MatchType::NotRegex)
+            && let Some(msg) = go_regex_error(&value)
+        {
+            return Err(self.error(span, msg));
+        }
+        Matcher::new(op, name, value).map_err(|e| self.error(span, e.to_string()))
     }
 
     /// `op [by|without (…)] (args)` or `op (args) [by|without (…)]`.

@@ -356,19 +356,15 @@ pub fn cases(at: &Times) -> Vec<Case> {
         bad("instant_vector_where_a_range_is_needed", "rate(up)"),
         bad("missing_right_operand", "up +"),
         bad("empty_selector", "{}"),
-        // TODO(docs/api-differences.md, bug 2): Rust's regex error text instead of Go's.
         case(
             "bad_regex",
             Get,
             "/api/v1/query",
             instant(r#"up{job=~"("}"#),
-            KnownBug {
-                what: "bug 2: the regex error is Rust's multi-line text, not Go's `error parsing regexp: ...`",
-                once_fixed: &Changed {
-                    at: "/error",
-                    ember: "invalid parameter \"query\": 1:4: parse error: error parsing regexp: missing closing ): `(`",
-                    why: "3.x parses the regex alone (syntax.Parse), not wrapped in `^(?:...)$` as 2.42 did",
-                },
+            Changed {
+                at: "/error",
+                ember: "invalid parameter \"query\": 1:4: parse error: error parsing regexp: missing closing ): `(`",
+                why: "3.x parses the regex alone (syntax.Parse), not wrapped in `^(?:...)$` as 2.42 did",
             },
         ),
         bad("two_expressions", "foo bar"),
