@@ -38,6 +38,8 @@ pub struct Appender {
     buf_series: Vec<u8>,
     buf_samples: Vec<u8>,
     wal_samples: Vec<RefSample>,
+    /// The series [`Appender::get_ref`] found last.
+    found: Option<Arc<SeriesCell>>,
 }
 
 impl Appender {
@@ -52,6 +54,7 @@ impl Appender {
             buf_series: Vec::new(),
             buf_samples: Vec::new(),
             wal_samples: Vec::new(),
+            found: None,
         }
     }
 
@@ -68,11 +71,28 @@ impl Appender {
         Ok(r)
     }
 
-    /// Adds a sample for a series by the ref an earlier [`Appender::append`] returned.
+    /// Adds a sample for a series by the ref an earlier [`Appender::append`] or [`Appender::get_ref`]
+    /// returned.
     pub fn append_ref(&mut self, r: SeriesRef, t: i64, v: f64) -> Result<()> {
         self.check_bounds(t)?;
-        let cell = self.db.head.get(r).ok_or(Error::UnknownSeriesRef(r))?;
+        let cell = match self.found.take() {
+            Some(c) if c.r == r => c,
+            _ => self.db.head.get(r).ok_or(Error::UnknownSeriesRef(r))?,
+        };
         self.add(cell, t, v)
+    }
+
+    /// The ref of the series whose label set these raw `(name, value)` pairs spell, if it exists, found
+    /// without building a [`Labels`] (as Prometheus' `Appender.GetRef`). The pairs must be in name order
+    /// with unique names (out-of-order pairs find nothing); pairs with an empty value are skipped, as
+    /// [`Labels::new`] drops them. `None` means the caller must build the label set and use
+    /// [`Appender::append`], which validates it and creates the series.
+    pub fn get_ref(&mut self, pairs: &[(&[u8], &[u8])]) -> Option<SeriesRef> {
+        let cell = self.db.head.lookup_bytes(pairs)?;
+        let r = cell.r;
+        // The next append_ref is almost always for this series: keep it to skip the lookup by ref.
+        self.found = Some(cell);
+        Some(r)
     }
 
     /// Number of samples waiting for commit.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ember_index::Matcher;
+use ember_index::{Labels, Matcher};
 use ember_wal::{Compression, SyncPolicy, Wal, WalOptions};
 
 use crate::appender::Appender;
@@ -316,6 +316,12 @@ impl Querier {
     /// every series.
     pub fn select(&self, matchers: &[Matcher]) -> Vec<Series> {
         self.db.head.select(matchers, self.mint, self.maxt)
+    }
+
+    /// The label sets of the series [`Querier::select`] returns, in the same order, without their
+    /// samples.
+    pub fn select_labels(&self, matchers: &[Matcher]) -> Vec<Labels> {
+        self.db.head.select_labels(matchers, self.mint, self.maxt)
     }
 
     /// Label names (sorted) of the series matching `matchers` (all series when empty).

@@ -45,4 +45,3 @@ pub use error::{Error, Result};
 pub use head::HeadMemory;
 pub use head::read::{SampleIter, Series};
 pub use head::replay::ReplayStats;
-

@@ -168,38 +168,47 @@ impl Labels {
     /// only on the labels' bytes, so it is identical across runs, processes and
     /// platforms and may be persisted or used for sharding.
     pub fn stable_hash(&self) -> u64 {
-        // Most label sets are well under this size: hash them in one shot from
-        // a stack buffer (cheaper than streaming state setup, no allocation).
-        const STACK: usize = 512;
-        let total: usize = self
-            .labels
-            .iter()
-            .map(|l| l.name.len() + l.value.len() + 2)
-            .sum();
-        if total <= STACK {
-            let mut buf = [0u8; STACK];
-            let mut n = 0;
-            for l in self.labels.iter() {
-                for part in [l.name.as_bytes(), l.value.as_bytes()] {
-                    buf[n..n + part.len()].copy_from_slice(part);
-                    n += part.len();
-                    buf[n] = HASH_SEP;
-                    n += 1;
-                }
+        stable_hash_of_pairs(
+            self.labels
+                .iter()
+                .map(|l| (l.name.as_bytes(), l.value.as_bytes())),
+        )
+    }
+}
+
+/// [`Labels::stable_hash`] of the set these raw `(name, value)` pairs spell, without building it: pairs
+/// with an empty value are skipped, as [`Labels::new`] drops them. For pairs already in name order with
+/// unique names, the result equals the hash of the validated set, which lets decoders find a known series
+/// from the bytes they received.
+pub fn stable_hash_of_pairs<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone) -> u64 {
+    // Most label sets are well under this size: hash them in one shot from
+    // a stack buffer (cheaper than streaming state setup, no allocation).
+    const STACK: usize = 512;
+    let pairs = pairs.filter(|(_, v)| !v.is_empty());
+    let total: usize = pairs.clone().map(|(n, v)| n.len() + v.len() + 2).sum();
+    if total <= STACK {
+        let mut buf = [0u8; STACK];
+        let mut n = 0;
+        for (name, value) in pairs {
+            for part in [name, value] {
+                buf[n..n + part.len()].copy_from_slice(part);
+                n += part.len();
+                buf[n] = HASH_SEP;
+                n += 1;
             }
-            xxh3_64(&buf[..n])
-        } else {
-            // Streaming xxh3 yields the same digest as one-shot over the
-            // concatenation, so the two paths agree.
-            let mut h = Xxh3::new();
-            for l in self.labels.iter() {
-                h.update(l.name.as_bytes());
-                h.update(&[HASH_SEP]);
-                h.update(l.value.as_bytes());
-                h.update(&[HASH_SEP]);
-            }
-            h.digest()
         }
+        xxh3_64(&buf[..n])
+    } else {
+        // Streaming xxh3 yields the same digest as one-shot over the
+        // concatenation, so the two paths agree.
+        let mut h = Xxh3::new();
+        for (name, value) in pairs {
+            h.update(name);
+            h.update(&[HASH_SEP]);
+            h.update(value);
+            h.update(&[HASH_SEP]);
+        }
+        h.digest()
     }
 }
 
@@ -389,6 +398,17 @@ mod tests {
             bytes.push(0xff);
         }
         assert_eq!(l.stable_hash(), xxh3_64(&bytes));
+    }
+
+    #[test]
+    fn hash_of_raw_pairs_skips_empty_values_like_labels_new() {
+        let raw: [(&[u8], &[u8]); 3] = [(b"a", b"1"), (b"b", b""), (b"c", b"3")];
+        let l = ls(&[("a", "1"), ("b", ""), ("c", "3")]);
+        assert_eq!(stable_hash_of_pairs(raw.iter().copied()), l.stable_hash());
+        let long = "x".repeat(2000);
+        let raw: [(&[u8], &[u8]); 2] = [(b"a", long.as_bytes()), (b"b", b"")];
+        let l = ls(&[("a", long.as_str())]);
+        assert_eq!(stable_hash_of_pairs(raw.iter().copied()), l.stable_hash());
     }
 
     #[test]

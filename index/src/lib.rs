@@ -15,7 +15,7 @@ pub mod mem_postings;
 pub mod postings;
 
 pub use error::Error;
-pub use labels::{Label, Labels, METRIC_NAME};
+pub use labels::{Label, Labels, METRIC_NAME, stable_hash_of_pairs};
 pub use matcher::{MatchType, Matcher};
 pub use mem_postings::MemPostings;
 pub use postings::{intersect, intersects, merge, subtract, subtract_all};

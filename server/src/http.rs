@@ -275,8 +275,7 @@ async fn write_inner(st: &Arc<AppState>, headers: &HeaderMap, body: Bytes) -> Re
     let limits = st.limits;
     let work = tokio::task::spawn_blocking(move || {
         let raw = remote_write::decompress(&body, &limits)?;
-        let series = remote_write::decode(protocol, &raw)?;
-        remote_write::apply(&db, series)
+        remote_write::write(&db, protocol, &raw)
     })
     .await;
     let outcome = match work {

@@ -42,6 +42,14 @@ struct Cli {
     /// 400 naming the limit) while existing series keep ingesting. 0 means no limit.
     #[arg(long = "storage.tsdb.head-series-limit", default_value_t = 0)]
     head_series_limit: u64,
+    /// When the WAL is fsynced. `every-commit` (default): a write is acknowledged only after its samples
+    /// are fsynced (concurrent requests share one fsync), so acknowledged data survives a power loss.
+    /// A duration (`1s`, `100ms`): fsync in the background at that interval; an acknowledged write is
+    /// already in the OS page cache, so it survives a crash or kill of the process but a power loss can
+    /// lose the last interval. `never`: fsync only when a segment is completed and on shutdown
+    /// (what Prometheus does); survives a process kill, not a power loss.
+    #[arg(long = "storage.tsdb.wal-sync", default_value = "every-commit", value_parser = parse_wal_sync)]
+    wal_sync: ember::SyncPolicy,
     /// Most time a query may take, waiting for a slot included (a Prometheus duration: 2m, 30s).
     #[arg(long = "query.timeout", default_value = "2m", value_parser = parse_flag_duration)]
     query_timeout: std::time::Duration,
@@ -140,6 +148,10 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
                 cli.head_series_limit.to_string(),
             ),
             (
+                "storage.tsdb.wal-sync".to_string(),
+                wal_sync_flag(cli.wal_sync),
+            ),
+            (
                 "web.remote-write.max-body-bytes".to_string(),
                 cli.max_body_bytes.to_string(),
             ),
@@ -185,6 +197,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         let dir = cli.storage_path.clone();
         let opts = ember::Options {
             head_series_limit: (cli.head_series_limit > 0).then_some(cli.head_series_limit),
+            wal_sync: cli.wal_sync,
             ..Default::default()
         };
         let db = tokio::task::spawn_blocking(move || ember::Db::open(&dir, opts))
@@ -205,6 +218,27 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
 fn parse_flag_duration(s: &str) -> Result<std::time::Duration, String> {
     let ns = ember_server::params::parse_model_duration(s)?;
     Ok(std::time::Duration::from_nanos(ns as u64))
+}
+
+fn parse_wal_sync(s: &str) -> Result<ember::SyncPolicy, String> {
+    match s {
+        "every-commit" => Ok(ember::SyncPolicy::EveryCommit),
+        "never" => Ok(ember::SyncPolicy::Never),
+        d => match parse_flag_duration(d) {
+            Ok(d) if !d.is_zero() => Ok(ember::SyncPolicy::Interval(d)),
+            _ => Err(format!(
+                "{d:?} is not every-commit, never or a non-zero duration such as 1s"
+            )),
+        },
+    }
+}
+
+fn wal_sync_flag(p: ember::SyncPolicy) -> String {
+    match p {
+        ember::SyncPolicy::EveryCommit => "every-commit".into(),
+        ember::SyncPolicy::Never => "never".into(),
+        ember::SyncPolicy::Interval(d) => flag_duration(d),
+    }
 }
 
 /// A duration as Prometheus' `model.Duration` prints it (`2m`, `1h30m`), for `/api/v1/status/flags`.

@@ -409,3 +409,34 @@ fn the_head_series_limit_refuses_new_series_but_not_new_samples() {
     app.append(&series(3), 3000, 3.0).unwrap();
     app.commit().unwrap();
 }
+
+#[test]
+fn collected_samples_equal_the_iterator_for_ranges_cutting_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    let a = labels(&[("__name__", "m")]);
+    let mut app = db.appender();
+    // Several closed chunks and an open one, with irregular spacing and values.
+    for i in 0..1000i64 {
+        app.append(&a, i * 15_000 + (i % 7), (i * i % 101) as f64)
+            .unwrap();
+    }
+    app.commit().unwrap();
+    let last = 999 * 15_000 + 999 % 7;
+    for (mint, maxt) in [
+        (i64::MIN, i64::MAX),
+        (0, last),
+        (1, last - 1),
+        (3_600_000, 7_200_000),
+        (1_799_999, 1_800_006),
+        (last, last),
+        (last + 1, i64::MAX),
+        (7_000_000, 7_000_001),
+    ] {
+        for s in db.querier(mint, maxt).select(&[]) {
+            let collected: Vec<(i64, f64)> = s.iter().collect();
+            assert_eq!(s.samples().unwrap(), collected, "range {mint}..={maxt}");
+            assert!(collected.iter().all(|&(t, _)| t >= mint && t <= maxt));
+        }
+    }
+}

@@ -387,6 +387,33 @@ impl<'a> XorIterator<'a> {
         }
     }
 
+    /// Appends every remaining sample to `out`, as calling [`XorIterator::next_sample`] until it
+    /// returns `None` would (check [`XorIterator::err`] afterwards). One loop with the common case
+    /// inlined: a query decodes whole chunks, and the per-call state checks of `next_sample` cost
+    /// about a fifth of the decode.
+    pub fn decode_into(&mut self, out: &mut Vec<(i64, f64)>) {
+        out.reserve(usize::from(self.total.saturating_sub(self.read)));
+        while self.read < 2 {
+            match self.next_sample() {
+                Some(s) => out.push(s),
+                None => return,
+            }
+        }
+        while self.read < self.total {
+            match self.read_later() {
+                Ok((t, v)) => {
+                    self.read += 1;
+                    out.push((t, f64::from_bits(v)));
+                }
+                Err(reason) => {
+                    self.fail(reason);
+                    return;
+                }
+            }
+        }
+        self.exhausted = true;
+    }
+
     /// The first sample with timestamp `>= t`, not looking back: if the sample last returned (by
     /// `next_sample` or `seek`) already qualifies, it is returned again (Prometheus' `Seek` semantics).
     /// Once `next_sample` has returned `None`, returns `None`.

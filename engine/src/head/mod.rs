@@ -46,11 +46,27 @@ impl Hasher for IdentityHasher {
 
 type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
 
-/// Label hash -> series ref, with a side table for the rare hash collision.
+/// Label hash -> series, with a side table for the rare hash collision. The map holds the series itself
+/// rather than its ref so a lookup by labels (once per series per remote-write request) probes one map.
 #[derive(Default)]
 struct HashStripe {
-    first: IdMap<SeriesRef>,
-    conflicts: IdMap<Vec<SeriesRef>>,
+    first: IdMap<Arc<SeriesCell>>,
+    conflicts: IdMap<Vec<Arc<SeriesCell>>>,
+}
+
+impl HashStripe {
+    /// The first series under `hash` that `is_match` accepts.
+    fn find(&self, hash: u64, is_match: impl Fn(&SeriesCell) -> bool) -> Option<Arc<SeriesCell>> {
+        let first = self.first.get(&hash)?;
+        if is_match(first) {
+            return Some(first.clone());
+        }
+        self.conflicts
+            .get(&hash)?
+            .iter()
+            .find(|c| is_match(c))
+            .cloned()
+    }
 }
 
 pub(crate) struct Head {
@@ -114,20 +130,19 @@ impl Head {
 
     /// The series with exactly these labels, if the head holds it.
     pub(crate) fn lookup(&self, labels: &Labels, hash: u64) -> Option<Arc<SeriesCell>> {
-        let refs: Vec<SeriesRef> = {
-            let stripe = self.by_hash[Self::stripe(hash)].read();
-            let mut refs = Vec::new();
-            if let Some(&r) = stripe.first.get(&hash) {
-                refs.push(r);
-                if let Some(more) = stripe.conflicts.get(&hash) {
-                    refs.extend_from_slice(more);
-                }
-            }
-            refs
-        };
-        refs.into_iter()
-            .filter_map(|r| self.get(r))
-            .find(|s| self.symbols.equals(&s.labels, labels))
+        self.by_hash[Self::stripe(hash)]
+            .read()
+            .find(hash, |s| self.symbols.equals(&s.labels, labels))
+    }
+
+    /// The series whose label set these raw pairs spell (in name order, unique names; empty values are
+    /// skipped as [`Labels::new`] drops them), if the head holds it. No label set is built: this is the
+    /// ingestion fast path for series that already exist.
+    pub(crate) fn lookup_bytes(&self, pairs: &[(&[u8], &[u8])]) -> Option<Arc<SeriesCell>> {
+        let hash = ember_index::stable_hash_of_pairs(pairs.iter().copied());
+        self.by_hash[Self::stripe(hash)]
+            .read()
+            .find(hash, |s| self.symbols.equals_bytes(&s.labels, pairs))
     }
 
     /// The series with these labels, created if missing. `logged` says whether its series record is already
@@ -171,9 +186,9 @@ impl Head {
         {
             let mut stripe = self.by_hash[Self::stripe(hash)].write();
             if let std::collections::hash_map::Entry::Vacant(e) = stripe.first.entry(hash) {
-                e.insert(r);
+                e.insert(cell.clone());
             } else {
-                stripe.conflicts.entry(hash).or_default().push(r);
+                stripe.conflicts.entry(hash).or_default().push(cell.clone());
             }
         }
         self.postings.write().add(r, labels);
@@ -242,7 +257,7 @@ impl Head {
                 postings.delete(cell.r, &labels);
                 let hash = labels.stable_hash();
                 let mut stripe = self.by_hash[Self::stripe(hash)].write();
-                if stripe.first.get(&hash) == Some(&cell.r) {
+                if stripe.first.get(&hash).is_some_and(|c| c.r == cell.r) {
                     match stripe.conflicts.get_mut(&hash).and_then(|v| v.pop()) {
                         Some(other) => {
                             stripe.first.insert(hash, other);
@@ -252,7 +267,7 @@ impl Head {
                         }
                     }
                 } else if let Some(v) = stripe.conflicts.get_mut(&hash) {
-                    v.retain(|&r| r != cell.r);
+                    v.retain(|c| c.r != cell.r);
                 }
                 if stripe.conflicts.get(&hash).is_some_and(|v| v.is_empty()) {
                     stripe.conflicts.remove(&hash);
@@ -296,7 +311,8 @@ impl Head {
         }
         for stripe in self.by_hash.iter() {
             let s = stripe.read();
-            m.series_maps += s.first.capacity() * (std::mem::size_of::<(u64, u64)>() + 1);
+            m.series_maps +=
+                s.first.capacity() * (std::mem::size_of::<(u64, Arc<SeriesCell>)>() + 1);
         }
         m
     }

@@ -200,6 +200,18 @@ impl MemSeries {
         self.next_at = range_for_timestamp(t, chunk_range);
     }
 
+    /// Whether any chunk overlaps `[mint, maxt]`: exactly when [`MemSeries::chunks_in`] is not empty,
+    /// without copying anything.
+    pub(crate) fn has_chunks_in(&self, mint: i64, maxt: i64) -> bool {
+        self.closed
+            .iter()
+            .any(|c| c.max_t >= mint && c.min_t <= maxt)
+            || self
+                .open
+                .as_ref()
+                .is_some_and(|c| c.app.num_samples() > 0 && c.max_t() >= mint && c.min_t <= maxt)
+    }
+
     /// Chunks overlapping `[mint, maxt]`, oldest first; the open chunk is copied so the query sees a fixed
     /// prefix while appends go on.
     pub(crate) fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<ClosedChunk> {

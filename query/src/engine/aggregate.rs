@@ -77,18 +77,35 @@ fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
 }
 
 /// Groups `input` once: each series' group index, and each group's labels in first-seen order.
+/// Series are matched by their grouping labels borrowed in place; a label set is built only for
+/// each new group (building one per series was most of the grouping time).
 fn group(input: &[StepSeries], grouping: &[String], without: bool) -> (Vec<usize>, Vec<Labels>) {
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut names: Vec<&str> = grouping.iter().map(String::as_str).collect();
+    if without {
+        names.push(METRIC_NAME);
+    }
+    // `group_labels` keeps exactly these: the named labels (`by`), or all others (`without`).
+    let kept = |l: &&Label| names.contains(&l.name.as_str()) != without;
+    let mut index: HashMap<Vec<(&str, &str)>, usize> = HashMap::new();
     let mut labels: Vec<Labels> = Vec::new();
+    let mut key: Vec<(&str, &str)> = Vec::new();
     let of_series = input
         .iter()
         .map(|s| {
-            let key = group_labels(&s.labels, grouping, without);
-            let next = labels.len();
-            *index.entry(key.clone()).or_insert_with(|| {
-                labels.push(key);
-                next
-            })
+            key.clear();
+            key.extend(
+                s.labels
+                    .iter()
+                    .filter(kept)
+                    .map(|l| (l.name.as_str(), l.value.as_str())),
+            );
+            if let Some(&g) = index.get(key.as_slice()) {
+                return g;
+            }
+            let g = labels.len();
+            labels.push(group_labels(&s.labels, grouping, without));
+            index.insert(key.clone(), g);
+            g
         })
         .collect();
     (of_series, labels)
@@ -241,6 +258,9 @@ impl Evaluator<'_> {
                 points: Vec::new(),
             })
             .collect();
+        if self.aggregate_by_series(op, &input, &of_series, &mut out, params)? {
+            return Ok(out);
+        }
         let mut groups: Vec<Aggregator> = (0..out.len()).map(|_| Aggregator::new(op)).collect();
         // Whether any input of the group at this step is to lose its name (delayed removal).
         let mut drop_name = vec![false; out.len()];
@@ -265,6 +285,60 @@ impl Evaluator<'_> {
         }
         out.retain(|s| !s.points.is_empty());
         Ok(out)
+    }
+
+    /// [`Self::aggregate_values`] walking the input one series at a time instead of one step at a
+    /// time, with an accumulator per group and step: each series' points are read in one pass
+    /// instead of probing every series at every step. Every accumulator still receives its values
+    /// in series order, so the results are the same bits. `false` (nothing done) when the
+    /// accumulators would take too much memory, or when a series' points are not one per step
+    /// strictly in step order (never for evaluator output; the step-wise loop handles it).
+    fn aggregate_by_series(
+        &self,
+        op: fagg::AggOp,
+        input: &[StepSeries],
+        of_series: &[usize],
+        out: &mut Vec<StepSeries>,
+        params: Option<&[f64]>,
+    ) -> Result<bool, QueryError> {
+        /// About 72 bytes each: 18 MiB at most, held only while the aggregation runs.
+        const MAX_ACCUMULATORS: usize = 1 << 18;
+        let steps = self.steps;
+        let n = steps.count();
+        if op == fagg::AggOp::Quantile || out.len().saturating_mul(n) > MAX_ACCUMULATORS {
+            return Ok(false);
+        }
+        let on_grid = |s: &StepSeries| {
+            s.points.iter().all(|&(t, _)| {
+                t >= steps.start && t <= steps.end && (t - steps.start) % steps.interval == 0
+            }) && s.points.windows(2).all(|w| w[0].0 < w[1].0)
+        };
+        if !input.iter().all(on_grid) {
+            return Ok(false);
+        }
+        let mut acc: Vec<Aggregator> = (0..out.len() * n).map(|_| Aggregator::new(op)).collect();
+        let mut drop_name = vec![false; out.len() * n];
+        for (si, s) in input.iter().enumerate() {
+            self.ctx.check()?;
+            let base = of_series[si] * n;
+            for &(t, v) in &s.points {
+                let k = base + steps.index(t);
+                acc[k].add(v);
+                drop_name[k] |= s.drop_name;
+            }
+        }
+        for (gi, o) in out.iter_mut().enumerate() {
+            for (step, ts) in steps.iter().enumerate() {
+                let k = gi * n + step;
+                let param = params.map_or(f64::NAN, |p| p[step]);
+                if let Some(v) = acc[k].result(param) {
+                    o.points.push((ts, v));
+                    o.drop_name = drop_name[k];
+                }
+            }
+        }
+        out.retain(|s| !s.points.is_empty());
+        Ok(true)
     }
 
     /// `topk`, `bottomk`, `limitk`, `limit_ratio`: the selected input series themselves.

@@ -58,13 +58,20 @@ impl QueryCtx {
     /// Fails if the query was canceled or ran past its deadline. Called between steps and between
     /// series; reading the clock costs tens of nanoseconds, negligible next to a step's work.
     pub(crate) fn check(&self) -> Result<(), QueryError> {
-        if self.cancel.is_canceled() {
-            return Err(QueryError::Canceled);
+        check_interrupt(&self.cancel, self.deadline)
+    }
+
+    /// The deadline and cancellation flag alone, to check from worker threads (the rest of the
+    /// context is single-threaded).
+    pub(crate) fn interrupt(&self) -> Interrupt {
+        Interrupt {
+            deadline: self.deadline,
+            cancel: self.cancel.clone(),
         }
-        if Instant::now() >= self.deadline {
-            return Err(QueryError::Timeout);
-        }
-        Ok(())
+    }
+
+    pub(crate) fn max_samples(&self) -> usize {
+        self.max_samples
     }
 
     pub(crate) fn current(&self) -> usize {
@@ -101,4 +108,28 @@ impl QueryCtx {
     pub(crate) fn take_annotations(&self) -> Annotations {
         std::mem::take(&mut *self.annotations.borrow_mut())
     }
+}
+
+/// What [`QueryCtx::check`] looks at, shareable across threads.
+#[derive(Clone, Debug)]
+pub(crate) struct Interrupt {
+    deadline: Instant,
+    cancel: Cancel,
+}
+
+impl Interrupt {
+    /// As [`QueryCtx::check`].
+    pub(crate) fn check(&self) -> Result<(), QueryError> {
+        check_interrupt(&self.cancel, self.deadline)
+    }
+}
+
+fn check_interrupt(cancel: &Cancel, deadline: Instant) -> Result<(), QueryError> {
+    if cancel.is_canceled() {
+        return Err(QueryError::Canceled);
+    }
+    if Instant::now() >= deadline {
+        return Err(QueryError::Timeout);
+    }
+    Ok(())
 }

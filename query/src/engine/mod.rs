@@ -18,6 +18,7 @@ mod hash;
 mod info;
 mod limits;
 mod matching;
+mod parallel;
 mod plan;
 mod range_call;
 mod rangefns;

@@ -8,17 +8,20 @@
 //! complement; the duplicate label set check. The math of one window is the function library's
 //! (the private fallback `rangefns` until unified).
 
-use ember_index::Labels;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ember_index::{Labels, MatchType};
 
 use super::QueryError;
 use super::eval::{Evaluator, Val, duplicate_labelset};
+use super::parallel;
 use super::plan::{Call, Node};
 use super::rangefns::{self, ANCHORED_SAFE, SMOOTHED_SAFE, Window};
 use super::selector::{self, WindowCursor};
-use super::types::{StepSeries, drop_metric_name};
-use crate::functions::RangeCtx;
+use super::types::{METRIC_NAME, StepSeries, Steps, drop_metric_name};
 use crate::functions::annotations::{invalid_quantile, possible_non_counter};
 use crate::functions::rate::Extension;
+use crate::functions::{Annotation, RangeCtx};
 
 /// Where a range function's series come from.
 enum Source {
@@ -83,7 +86,7 @@ impl Evaluator<'_> {
         let feed = Feed {
             name,
             scalars: &scalars,
-            at,
+            ref_at: at.map(|a| self.at_time(a)),
             offset,
             range,
             extension,
@@ -91,18 +94,75 @@ impl Evaluator<'_> {
             arg_pos: self.pos(c.args.first().and_then(Node::pos)),
         };
         let mut out: Vec<StepSeries> = Vec::new();
+        // Whether the output's label sets are known to be distinct without checking.
+        let mut distinct = false;
+        let distinct_after_name_drop = match &c.args[mi] {
+            Node::Matrix { sel, .. } => sel
+                .matchers
+                .iter()
+                .any(|m| m.name() == METRIC_NAME && m.kind() == MatchType::Equal),
+            _ => false,
+        };
         match source {
             Source::Stored(selected) => {
-                for s in selected {
-                    let samples = selector::decode(self.ctx, &s, true)?;
-                    let labels = s.labels().clone();
-                    out.extend(self.range_fn_series(&feed, labels, false, &samples)?);
+                // Decoding and the windows of each series are independent, so they run on several
+                // threads; what depends on order (the sample count, annotations, the first error)
+                // is replayed here in series order, so the outcome is that of a sequential loop.
+                let steps = self.steps;
+                let delayed = self.delayed();
+                let interrupt = self.ctx.interrupt();
+                let run = |s: &ember::Series| {
+                    // One decode buffer per thread, reused across series: a fresh 6 h series
+                    // buffer per series cost more in allocation and page faults than in copying.
+                    thread_local! {
+                        static SAMPLES: std::cell::RefCell<Vec<(i64, f64)>> =
+                            const { std::cell::RefCell::new(Vec::new()) };
+                    }
+                    SAMPLES.with_borrow_mut(|buf| {
+                        let w = match interrupt
+                            .check()
+                            .and_then(|()| selector::decode_into(s, true, buf))
+                        {
+                            Ok(()) => run_windows(&feed, steps, buf),
+                            Err(e) => Windows::failed(e),
+                        }
+                        .labelled(&feed, s.labels(), false, delayed);
+                        // Keep a buffer of up to 1 MiB for the next series, not a huge one.
+                        if buf.capacity() > 1 << 16 {
+                            *buf = Vec::new();
+                        }
+                        w
+                    })
+                };
+                let budget = self.ctx.max_samples().saturating_sub(self.ctx.current());
+                let produced = AtomicUsize::new(0);
+                let runs = parallel::map_series(&selected, run, |w| {
+                    // Past the sample limit the replay fails anyway: no need to compute further.
+                    let n = produced.fetch_add(w.points.len(), Ordering::Relaxed);
+                    w.err.is_some() || n + w.points.len() > budget
+                });
+                for (s, w) in selected.iter().zip(runs) {
+                    let w = w.unwrap_or_else(|| run(s));
+                    out.extend(self.finish_range_series(&feed, w)?);
                 }
+                // One selector's series have distinct label sets; dropping the name cannot make
+                // two equal when the selector fixes the name and no series has the metadata
+                // labels that go with it.
+                distinct = distinct_after_name_drop
+                    && !selected.iter().any(|s| {
+                        s.labels().get("__type__").is_some() || s.labels().get("__unit__").is_some()
+                    });
             }
             Source::Computed(series) => {
                 for s in series {
                     self.ctx.check()?;
-                    out.extend(self.range_fn_series(&feed, s.labels, s.drop_name, &s.points)?);
+                    let w = run_windows(&feed, self.steps, &s.points).labelled(
+                        &feed,
+                        &s.labels,
+                        s.drop_name,
+                        self.delayed(),
+                    );
+                    out.extend(self.finish_range_series(&feed, w)?);
                 }
             }
         }
@@ -111,7 +171,7 @@ impl Evaluator<'_> {
         if name == "absent_over_time" {
             return Ok(Val::Vector(self.absent_series(&out, &c.args[mi])));
         }
-        if !self.delayed() {
+        if !self.delayed() && !distinct {
             let mut seen = std::collections::HashSet::with_capacity(out.len());
             if out.iter().any(|s| !seen.insert(&s.labels)) {
                 return Err(duplicate_labelset());
@@ -122,71 +182,212 @@ impl Evaluator<'_> {
         Ok(Val::Vector(out))
     }
 
-    /// One series of a range function's output (`None` when no step had a window with samples).
-    fn range_fn_series(
+    /// One series of a range function's output from its computed windows (`None` when no step had
+    /// a window with samples): the sample accounting, annotations and error of the sequential loop
+    /// Prometheus runs, in its order.
+    fn finish_range_series(
         &self,
         feed: &Feed<'_>,
-        labels: Labels,
-        drop_name: bool,
-        samples: &[(i64, f64)],
+        w: Windows,
     ) -> Result<Option<StepSeries>, QueryError> {
-        let mut cursor = WindowCursor::default();
-        let mut args = vec![0.0; feed.scalars.len()];
-        let mut points = Vec::new();
-        for (step, ts) in self.steps.iter().enumerate() {
-            let maxt = self.ref_time(feed.at, feed.offset, ts);
-            let (before, after) = feed.widening;
-            let window = cursor.window(samples, maxt - feed.range - before, maxt + after);
-            if window.is_empty() {
-                continue;
-            }
-            // The window is held while the function runs.
-            self.ctx.add(window.len())?;
-            self.ctx.release(window.len());
-            for (a, sc) in args.iter_mut().zip(feed.scalars) {
-                *a = sc[step];
-            }
-            if feed.name == "quantile_over_time"
-                && let Some(w) = invalid_quantile(args[0])
-            {
-                self.ctx.annotate(w, feed.arg_pos.as_deref());
-            }
-            let w = Window {
-                samples: window,
-                ctx: RangeCtx {
-                    range_start: maxt - feed.range,
-                    range_end: maxt,
-                    range_ms: feed.range,
-                    eval_ts: ts,
-                },
-                extension: feed.extension,
-            };
-            if let Some(v) = rangefns::eval(feed.name, &w, &args)? {
-                points.push((ts, v));
-            }
+        // Each window is held while the function runs, on top of what the query holds already.
+        if w.peak > 0 {
+            self.ctx.add(w.peak)?;
+            self.ctx.release(w.peak);
         }
-        if points.is_empty() {
+        for a in w.annotations {
+            self.ctx.annotate(a, feed.arg_pos.as_deref());
+        }
+        if let Some(e) = w.err {
+            return Err(e);
+        }
+        let (Some((labels, drop_name)), false) = (w.labels, w.points.is_empty()) else {
             return Ok(None);
-        }
-        self.ctx.add(points.len())?;
-        if matches!(feed.name, "rate" | "increase")
-            && let Some(info) = labels.metric_name().and_then(possible_non_counter)
-        {
+        };
+        self.ctx.add(w.points.len())?;
+        if let Some(info) = w.non_counter {
             self.ctx.annotate(info, feed.arg_pos.as_deref());
         }
-        let mut series = StepSeries {
+        Ok(Some(StepSeries {
             labels,
             drop_name,
-            points,
-        };
-        // first/last_over_time act like an offset and keep the name, unless the input already lost
-        // it (a subquery over a name-dropping expression).
-        if !matches!(feed.name, "last_over_time" | "first_over_time") {
-            self.drop_name(&mut series.labels, &mut series.drop_name);
-        } else if series.drop_name && !self.delayed() {
-            series.labels = drop_metric_name(&series.labels);
+            points: w.points,
+        }))
+    }
+}
+
+/// A range function over one series' windows at every step, before the query-wide bookkeeping.
+struct Windows {
+    points: Vec<(i64, f64)>,
+    /// The most samples one window held, up to the window that failed if one did.
+    peak: usize,
+    /// Annotations raised, in order.
+    annotations: Vec<Annotation>,
+    /// The error that ended the series (reading it, or the function at some step).
+    err: Option<QueryError>,
+    /// The output series' labels and `drop_name` flag, when it has points.
+    labels: Option<(Labels, bool)>,
+    /// The "might not be a counter" info of `rate`/`increase` for this series.
+    non_counter: Option<Annotation>,
+}
+
+impl Windows {
+    fn failed(e: QueryError) -> Windows {
+        Windows {
+            points: Vec::new(),
+            peak: 0,
+            annotations: Vec::new(),
+            err: Some(e),
+            labels: None,
+            non_counter: None,
         }
-        Ok(Some(series))
+    }
+
+    /// Adds the output's labels, computed from the input series' `labels` where the points are
+    /// (a worker thread, for stored series): the name is dropped except by `first_over_time` and
+    /// `last_over_time`, which act like an offset and keep it unless the input already lost it (a
+    /// subquery over a name-dropping expression); with `delayed` removal it is only marked.
+    fn labelled(
+        mut self,
+        feed: &Feed<'_>,
+        labels: &Labels,
+        drop_name: bool,
+        delayed: bool,
+    ) -> Self {
+        if self.err.is_some() || self.points.is_empty() {
+            return self;
+        }
+        if matches!(feed.name, "rate" | "increase") {
+            self.non_counter = labels.metric_name().and_then(possible_non_counter);
+        }
+        let keeps_name = matches!(feed.name, "last_over_time" | "first_over_time");
+        let drop = !keeps_name || drop_name;
+        let out = if drop && !delayed {
+            drop_metric_name(labels)
+        } else {
+            labels.clone()
+        };
+        self.labels = Some((out, drop));
+        self
+    }
+}
+
+/// How many steps can have a window holding some of `samples`: the output's size, allocated once
+/// rather than grown by doubling (an estimate only; it never changes a result).
+fn points_capacity(feed: &Feed<'_>, steps: Steps, samples: &[(i64, f64)]) -> usize {
+    let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+        return 0;
+    };
+    if feed.ref_at.is_some() {
+        return steps.count();
+    }
+    // The window at step ts is (ts - offset - range - before, ts - offset + after].
+    let (before, after) = feed.widening;
+    let lo = first
+        .0
+        .saturating_add(feed.offset)
+        .saturating_sub(after)
+        .max(steps.start);
+    let hi = last
+        .0
+        .saturating_add(feed.offset)
+        .saturating_add(feed.range)
+        .saturating_add(before)
+        .min(steps.end);
+    if hi < lo {
+        return 0;
+    }
+    // Both differences lie in [0, end - start], which a step grid never lets overflow.
+    let k_lo = (lo - steps.start + steps.interval - 1) / steps.interval;
+    let k_hi = (hi - steps.start) / steps.interval;
+    usize::try_from(k_hi - k_lo + 1)
+        .unwrap_or(0)
+        .min(steps.count())
+}
+
+/// Runs the function of `feed` over the window of `samples` at each step. Pure, so series can be
+/// computed on any thread.
+fn run_windows(feed: &Feed<'_>, steps: Steps, samples: &[(i64, f64)]) -> Windows {
+    let mut cursor = WindowCursor::default();
+    let mut args = vec![0.0; feed.scalars.len()];
+    let mut w = Windows {
+        points: Vec::with_capacity(points_capacity(feed, steps, samples)),
+        peak: 0,
+        annotations: Vec::new(),
+        err: None,
+        labels: None,
+        non_counter: None,
+    };
+    // The counter resets of the whole series, found once: the windows of a range query overlap
+    // (a 5m rate at 1m steps sees each sample five times), and most series never reset.
+    let resets = (feed.extension.is_none() && matches!(feed.name, "rate" | "increase"))
+        .then(|| CounterResets::of(samples));
+    let (before, after) = feed.widening;
+    for (step, ts) in steps.iter().enumerate() {
+        let maxt = feed.ref_at.unwrap_or(ts) - feed.offset;
+        let window = cursor.window(samples, maxt - feed.range - before, maxt + after);
+        if window.is_empty() {
+            continue;
+        }
+        w.peak = w.peak.max(window.len());
+        for (a, sc) in args.iter_mut().zip(feed.scalars) {
+            *a = sc[step];
+        }
+        if feed.name == "quantile_over_time"
+            && let Some(a) = invalid_quantile(args[0])
+        {
+            w.annotations.push(a);
+        }
+        let win = Window {
+            samples: window,
+            ctx: RangeCtx {
+                range_start: maxt - feed.range,
+                range_end: maxt,
+                range_ms: feed.range,
+                eval_ts: ts,
+            },
+            extension: feed.extension,
+            before_resets: resets.as_ref().map(|r| r.within(cursor.bounds())),
+        };
+        match rangefns::eval(feed.name, &win, &args) {
+            Ok(Some(v)) => w.points.push((ts, v)),
+            Ok(None) => {}
+            Err(e) => {
+                w.err = Some(e);
+                break;
+            }
+        }
+    }
+    w
+}
+
+/// Where a series' counter drops: sample `at[k]` is lower than the sample before it, whose value
+/// is `before[k]`.
+struct CounterResets {
+    at: Vec<usize>,
+    before: Vec<f64>,
+}
+
+impl CounterResets {
+    fn of(samples: &[(i64, f64)]) -> CounterResets {
+        let mut r = CounterResets {
+            at: Vec::new(),
+            before: Vec::new(),
+        };
+        for (i, p) in samples.windows(2).enumerate() {
+            if p[1].1 < p[0].1 {
+                r.at.push(i + 1);
+                r.before.push(p[0].1);
+            }
+        }
+        r
+    }
+
+    /// The values before the drops between two samples of the window `lo..hi`.
+    fn within(&self, (lo, hi): (usize, usize)) -> &[f64] {
+        let from = self.at.partition_point(|&i| i <= lo);
+        let to = self.at.partition_point(|&i| i < hi);
+        &self.before[from..to.max(from)]
     }
 }
 
@@ -195,7 +396,8 @@ struct Feed<'a> {
     name: &'a str,
     /// The scalar arguments' values per step, in call order without the range argument.
     scalars: &'a [Vec<f64>],
-    at: Option<super::plan::At>,
+    /// The `@` time the windows end at (before the offset), or `None`: at each step.
+    ref_at: Option<i64>,
     offset: i64,
     range: i64,
     extension: Option<Extension>,
@@ -236,4 +438,48 @@ fn check_extension(extension: Option<Extension>, name: &str) -> Result<(), Query
         "{modifier} modifier can only be used with: {} - not with {name}",
         allowed.join(", ")
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::functions::rate::{extrapolated_rate, extrapolated_rate_after_resets};
+
+    #[test]
+    fn resets_found_once_give_the_bits_of_resets_found_per_window() {
+        // Drops of several sizes, a drop to zero, repeated values and a NaN.
+        let values = [
+            1.0,
+            5.0,
+            9.5,
+            2.0,
+            2.0,
+            8.0,
+            0.0,
+            3.25,
+            f64::NAN,
+            4.0,
+            1.0e17,
+            3.0,
+            7.0,
+            6.9,
+            100.0,
+        ];
+        let samples: Vec<(i64, f64)> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (i as i64 * 15_000 + (i as i64 % 3), v))
+            .collect();
+        let resets = CounterResets::of(&samples);
+        for lo in 0..samples.len() {
+            for hi in lo..=samples.len() {
+                let w = &samples[lo..hi];
+                let ctx = RangeCtx::new(hi as i64 * 15_000, 60_000, 0);
+                let once = resets.within((lo, hi)).iter().copied();
+                let a = extrapolated_rate_after_resets(w, &ctx, true, true, once);
+                let b = extrapolated_rate(w, &ctx, true, true);
+                assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits), "{lo}..{hi}");
+            }
+        }
+    }
 }

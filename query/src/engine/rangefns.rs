@@ -17,6 +17,9 @@ pub(crate) struct Window<'a> {
     pub samples: &'a [(i64, f64)],
     pub ctx: RangeCtx,
     pub extension: Option<Extension>,
+    /// The value before each counter reset between two samples of the window, oldest first, when
+    /// the caller found them once for the whole series; `None`: found per window.
+    pub before_resets: Option<&'a [f64]>,
 }
 
 /// Functions allowed with `anchored`, in Prometheus' (sorted) listing.
@@ -76,6 +79,10 @@ pub(crate) fn eval(name: &str, w: &Window<'_>, args: &[f64]) -> Result<Option<f6
         }
     }
     Ok(match name {
+        "rate" | "increase" if w.before_resets.is_some() => {
+            let before = w.before_resets.unwrap_or_default().iter().copied();
+            rate::extrapolated_rate_after_resets(s, ctx, true, name == "rate", before)
+        }
         "rate" => rate::extrapolated_rate(s, ctx, true, true),
         "increase" => rate::extrapolated_rate(s, ctx, true, false),
         "delta" => rate::extrapolated_rate(s, ctx, false, false),
@@ -202,6 +209,7 @@ mod tests {
             samples: &win,
             ctx: RangeCtx::new(t, 60_000, 0),
             extension: Some(ext),
+            before_resets: None,
         };
         eval("increase", &w, &[]).unwrap()
     }

@@ -34,13 +34,28 @@ pub(crate) fn decode(
     drop_stale: bool,
 ) -> Result<Vec<(i64, f64)>, QueryError> {
     ctx.check()?;
-    let mut samples = s
-        .samples()
+    decode_samples(s, drop_stale)
+}
+
+/// [`decode`] without the deadline check, for worker threads (which check it themselves).
+pub(crate) fn decode_samples(s: &Series, drop_stale: bool) -> Result<Vec<(i64, f64)>, QueryError> {
+    let mut samples = Vec::new();
+    decode_into(s, drop_stale, &mut samples)?;
+    Ok(samples)
+}
+
+/// [`decode_samples`] into a reused buffer.
+pub(crate) fn decode_into(
+    s: &Series,
+    drop_stale: bool,
+    out: &mut Vec<(i64, f64)>,
+) -> Result<(), QueryError> {
+    s.samples_into(out)
         .map_err(|e| QueryError::Storage(e.to_string()))?;
     if drop_stale {
-        samples.retain(|&(_, v)| !is_stale_nan(v));
+        out.retain(|&(_, v)| !is_stale_nan(v));
     }
-    Ok(samples)
+    Ok(())
 }
 
 /// Instant-vector lookup over one series for non-decreasing reference times: the newest sample at or
@@ -109,6 +124,11 @@ impl WindowCursor {
             self.hi += 1;
         }
         &samples[self.lo..self.hi]
+    }
+
+    /// The bounds `lo..hi` of the last window, as indices into the series' samples.
+    pub(crate) fn bounds(&self) -> (usize, usize) {
+        (self.lo, self.hi)
     }
 }
 

@@ -26,6 +26,25 @@ pub fn extrapolated_rate(
     is_counter: bool,
     is_rate: bool,
 ) -> Option<f64> {
+    let before_resets = samples
+        .windows(2)
+        .filter(|p| p[1].1 < p[0].1)
+        .map(|p| p[0].1);
+    extrapolated_rate_after_resets(samples, ctx, is_counter, is_rate, before_resets)
+}
+
+/// [`extrapolated_rate`] told the counter resets of the window instead of finding them:
+/// `before_resets` yields, oldest first, the value before each drop between two samples of
+/// `samples` (used only with `is_counter`). Callers that evaluate many overlapping windows of one
+/// series find the drops once per series; the additions happen in the same order, so the result
+/// is bit-identical.
+pub fn extrapolated_rate_after_resets(
+    samples: &[(i64, f64)],
+    ctx: &RangeCtx,
+    is_counter: bool,
+    is_rate: bool,
+    before_resets: impl Iterator<Item = f64>,
+) -> Option<f64> {
     if samples.len() < 2 {
         return None;
     }
@@ -33,10 +52,8 @@ pub fn extrapolated_rate(
     let (last_t, last_v) = samples[samples.len() - 1];
     let mut result = last_v - first_v;
     if is_counter {
-        for pair in samples.windows(2) {
-            if pair[1].1 < pair[0].1 {
-                result += pair[0].1;
-            }
+        for v in before_resets {
+            result += v;
         }
     }
 

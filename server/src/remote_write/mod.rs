@@ -7,6 +7,7 @@
 //! refused by the appender and reported here).
 
 pub mod proto;
+mod wire;
 
 use ember::{Db, Labels};
 use prost::Message;
@@ -122,7 +123,61 @@ pub fn decompress(body: &[u8], limits: &Limits) -> Result<Vec<u8>, WriteError> {
     })
 }
 
-/// One series of a request after decoding: its labels (or why they are invalid) and its float samples.
+/// A decoded request: every series' label pairs and samples in two flat lists, label bytes borrowed from
+/// the body (1.0) or from the decoded symbol table (2.0). Labels are as they arrived, not yet validated.
+#[derive(Debug, Default)]
+pub struct Batch<'a> {
+    pairs: Vec<LabelBytes<'a>>,
+    samples: Vec<(i64, f64)>,
+    series: Vec<SeriesEntry>,
+}
+
+/// Where one series' pairs and samples end in its [`Batch`], and what else it carried.
+#[derive(Debug, Default)]
+struct SeriesEntry {
+    pairs_end: usize,
+    samples_end: usize,
+    histograms: usize,
+    exemplars: usize,
+    /// Why the series' labels could not even be resolved (2.0 symbol references).
+    invalid: Option<String>,
+}
+
+/// One series of a [`Batch`].
+#[derive(Debug)]
+pub struct SeriesView<'b, 'a> {
+    /// The label pairs in wire order, or why they could not be resolved.
+    pub labels: Result<&'b [LabelBytes<'a>], &'b str>,
+    pub samples: &'b [(i64, f64)],
+    pub histograms: usize,
+    pub exemplars: usize,
+}
+
+impl<'a> Batch<'a> {
+    /// The series in request order.
+    pub fn series(&self) -> impl Iterator<Item = SeriesView<'_, 'a>> {
+        let (mut pairs_start, mut samples_start) = (0, 0);
+        self.series.iter().map(move |e| {
+            let view = SeriesView {
+                labels: match &e.invalid {
+                    Some(msg) => Err(msg.as_str()),
+                    None => Ok(self.pairs.get(pairs_start..e.pairs_end).unwrap_or_default()),
+                },
+                samples: self
+                    .samples
+                    .get(samples_start..e.samples_end)
+                    .unwrap_or_default(),
+                histograms: e.histograms,
+                exemplars: e.exemplars,
+            };
+            (pairs_start, samples_start) = (e.pairs_end, e.samples_end);
+            view
+        })
+    }
+}
+
+/// One series of a request after decoding and label validation (the owned form tests and the fuzz target
+/// inspect; ingestion works on [`Batch`] directly).
 #[derive(Debug)]
 pub struct DecodedSeries {
     pub labels: Result<Labels, String>,
@@ -132,17 +187,36 @@ pub struct DecodedSeries {
 }
 
 /// A label's name and value as they arrived, before validation.
-type LabelBytes<'a> = (&'a [u8], &'a [u8]);
+pub type LabelBytes<'a> = (&'a [u8], &'a [u8]);
 
-/// Decodes a decompressed body of either protocol.
+/// Decodes a decompressed body of either protocol and validates every series' labels.
 pub fn decode(protocol: Protocol, bytes: &[u8]) -> Result<Vec<DecodedSeries>, WriteError> {
+    let owned = |batch: &Batch| {
+        batch
+            .series()
+            .map(|s| DecodedSeries {
+                labels: s
+                    .labels
+                    .map_err(str::to_string)
+                    .and_then(|p| validate_labels(p.iter().copied())),
+                samples: s.samples.to_vec(),
+                histograms: s.histograms,
+                exemplars: s.exemplars,
+            })
+            .collect()
+    };
     match protocol {
-        Protocol::V1 => decode_v1(bytes),
-        Protocol::V2 => decode_v2(bytes),
+        Protocol::V1 => Ok(owned(&decode_v1(bytes)?)),
+        Protocol::V2 => {
+            let req = decode_v2_message(bytes)?;
+            Ok(owned(&batch_v2(&req)?))
+        }
     }
 }
 
-fn decode_v1(bytes: &[u8]) -> Result<Vec<DecodedSeries>, WriteError> {
+/// Decodes a 1.0 body with the prost-derived messages of [`proto`]: the reference the zero-copy decoder
+/// must agree with (the `remote_write` fuzz target and the unit tests compare the two).
+pub fn decode_v1_reference(bytes: &[u8]) -> Result<Vec<DecodedSeries>, WriteError> {
     let req = proto::WriteRequest::decode(bytes)
         .map_err(|e| WriteError::BadRequest(format!("decoding prometheus.WriteRequest: {e}")))?;
     Ok(req
@@ -161,51 +235,78 @@ fn decode_v1(bytes: &[u8]) -> Result<Vec<DecodedSeries>, WriteError> {
         .collect())
 }
 
-fn decode_v2(bytes: &[u8]) -> Result<Vec<DecodedSeries>, WriteError> {
-    let req = proto::RequestV2::decode(bytes).map_err(|e| {
+/// Decodes a decompressed body and appends it to `db` ([`apply`]).
+pub fn write(db: &Db, protocol: Protocol, bytes: &[u8]) -> Result<WriteOutcome, WriteError> {
+    match protocol {
+        Protocol::V1 => apply(db, &decode_v1(bytes)?),
+        Protocol::V2 => {
+            let req = decode_v2_message(bytes)?;
+            apply(db, &batch_v2(&req)?)
+        }
+    }
+}
+
+/// Decodes a 1.0 body without copying label bytes.
+pub fn decode_v1(bytes: &[u8]) -> Result<Batch<'_>, WriteError> {
+    wire::decode_write_request(bytes)
+        .map_err(|e| WriteError::BadRequest(format!("decoding prometheus.WriteRequest: {e}")))
+}
+
+fn decode_v2_message(bytes: &[u8]) -> Result<proto::RequestV2, WriteError> {
+    proto::RequestV2::decode(bytes).map_err(|e| {
         WriteError::BadRequest(format!("decoding io.prometheus.write.v2.Request: {e}"))
-    })?;
+    })
+}
+
+/// Resolves a 2.0 request's symbol references into a batch borrowing from its symbol table.
+fn batch_v2(req: &proto::RequestV2) -> Result<Batch<'_>, WriteError> {
     if req.symbols.first().is_some_and(|s| !s.is_empty()) {
         return Err(WriteError::BadRequest(
             "the symbol table must start with the empty string".into(),
         ));
     }
     let symbols = &req.symbols;
-    Ok(req
-        .timeseries
-        .into_iter()
-        .map(|ts| {
-            let labels = if ts.labels_refs.len() % 2 != 0 {
-                Err(format!(
-                    "odd number of label references ({})",
-                    ts.labels_refs.len()
-                ))
-            } else {
-                let pairs: Result<Vec<LabelBytes>, String> = ts
-                    .labels_refs
-                    .chunks_exact(2)
-                    .map(|p| {
-                        let get = |r: u32| {
-                            symbols.get(r as usize).map(Vec::as_slice).ok_or_else(|| {
-                                format!(
-                                    "label reference {r} outside the symbol table of {} entries",
-                                    symbols.len()
-                                )
-                            })
-                        };
-                        Ok((get(p[0])?, get(p[1])?))
-                    })
-                    .collect();
-                pairs.and_then(|p| validate_labels(p.into_iter()))
-            };
-            DecodedSeries {
-                labels,
-                samples: ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
-                histograms: ts.histograms.len(),
-                exemplars: ts.exemplars.len(),
-            }
+    let get = |r: u32| {
+        symbols.get(r as usize).map(Vec::as_slice).ok_or_else(|| {
+            format!(
+                "label reference {r} outside the symbol table of {} entries",
+                symbols.len()
+            )
         })
-        .collect())
+    };
+    let mut batch = Batch::default();
+    for ts in &req.timeseries {
+        let mut entry = SeriesEntry {
+            histograms: ts.histograms.len(),
+            exemplars: ts.exemplars.len(),
+            ..Default::default()
+        };
+        let start = batch.pairs.len();
+        if ts.labels_refs.len() % 2 != 0 {
+            entry.invalid = Some(format!(
+                "odd number of label references ({})",
+                ts.labels_refs.len()
+            ));
+        } else {
+            for p in ts.labels_refs.chunks_exact(2) {
+                match (get(p[0]), get(p[1])) {
+                    (Ok(n), Ok(v)) => batch.pairs.push((n, v)),
+                    (Err(e), _) | (_, Err(e)) => {
+                        entry.invalid = Some(e);
+                        batch.pairs.truncate(start);
+                        break;
+                    }
+                }
+            }
+        }
+        batch
+            .samples
+            .extend(ts.samples.iter().map(|s| (s.timestamp, s.value)));
+        entry.pairs_end = batch.pairs.len();
+        entry.samples_end = batch.samples.len();
+        batch.series.push(entry);
+    }
+    Ok(batch)
 }
 
 /// The spec's label rules: valid UTF-8, a metric name, names non-empty, unique and sorted.
@@ -233,6 +334,29 @@ fn validate_labels<'a>(
     }
 }
 
+/// Whether [`validate_labels`] would accept these pairs, for pairs whose label set the head already holds:
+/// names non-empty and strictly increasing, a non-empty `__name__`, and UTF-8 names on the empty-valued
+/// pairs (the only bytes the head's comparison skips; every other byte is compared with stored, valid
+/// strings). Checked without allocating, so a known series costs no label set.
+fn valid_if_known(pairs: &[LabelBytes]) -> bool {
+    let mut prev: Option<&[u8]> = None;
+    let mut has_name = false;
+    for &(n, v) in pairs {
+        if n.is_empty() || prev.is_some_and(|p| p >= n) {
+            return false;
+        }
+        if v.is_empty() {
+            if std::str::from_utf8(n).is_err() {
+                return false;
+            }
+        } else if n == b"__name__" {
+            has_name = true;
+        }
+        prev = Some(n);
+    }
+    has_name
+}
+
 /// What happened to a request's content.
 #[derive(Debug, Default, Clone)]
 pub struct WriteOutcome {
@@ -248,10 +372,17 @@ pub struct WriteOutcome {
 impl WriteOutcome {
     const MAX_ERRORS: usize = 10;
 
-    fn note(&mut self, msg: String) {
+    /// Keeps a reason for the 400 body; the message is only built while there is room for it.
+    fn note(&mut self, msg: impl FnOnce() -> String) {
         if self.errors.len() < Self::MAX_ERRORS {
-            self.errors.push(msg);
+            self.errors.push(msg());
         }
+    }
+
+    fn reject_series(&mut self, samples: usize, why: &str) {
+        self.series_rejected += 1;
+        self.samples_rejected += samples as u64;
+        self.note(|| format!("invalid series: {why}"));
     }
 
     /// Whether anything in the request was refused (the HTTP layer answers 400).
@@ -279,40 +410,65 @@ impl WriteOutcome {
 /// Appends every valid sample of the request in one batch and commits it. Invalid series and refused
 /// samples are counted and described; they do not stop the rest. An error means nothing of the request
 /// is durable and the sender should retry.
-pub fn apply(db: &Db, series: Vec<DecodedSeries>) -> Result<WriteOutcome, WriteError> {
+pub fn apply(db: &Db, batch: &Batch) -> Result<WriteOutcome, WriteError> {
     let mut out = WriteOutcome::default();
     let mut app = db.appender();
-    for s in series {
+    for s in batch.series() {
         out.exemplars_ignored += s.exemplars as u64;
         if s.histograms > 0 {
             out.histograms_rejected += s.histograms as u64;
-            out.note(format!(
-                "{} native histogram samples refused: native histograms are not supported yet",
-                s.histograms
-            ));
+            out.note(|| {
+                format!(
+                    "{} native histogram samples refused: native histograms are not supported yet",
+                    s.histograms
+                )
+            });
         }
-        let labels = match s.labels {
-            Ok(l) => l,
+        let pairs = match s.labels {
+            Ok(p) => p,
             Err(e) => {
-                out.series_rejected += 1;
-                out.samples_rejected += s.samples.len() as u64;
-                out.note(format!("invalid series: {e}"));
+                out.reject_series(s.samples.len(), e);
                 continue;
             }
         };
-        let mut r = None;
-        for (t, v) in s.samples {
-            let res = match r {
-                Some(r) => app.append_ref(r, t, v),
-                None => app.append(&labels, t, v).map(|x| {
+        // A series the head already holds is found from the bytes; only a new (or invalid) one builds
+        // and validates a label set.
+        let mut r = if valid_if_known(pairs) {
+            app.get_ref(pairs)
+        } else {
+            None
+        };
+        let labels = match r {
+            Some(_) => None,
+            None => match validate_labels(pairs.iter().copied()) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    out.reject_series(s.samples.len(), &e);
+                    continue;
+                }
+            },
+        };
+        for &(t, v) in s.samples {
+            let res = match (r, &labels) {
+                (Some(r), _) => app.append_ref(r, t, v),
+                (None, Some(l)) => app.append(l, t, v).map(|x| {
                     r = Some(x);
                 }),
+                (None, None) => unreachable!("a series without a ref has validated labels"),
             };
             match res {
                 Ok(()) => out.samples_written += 1,
                 Err(e) => {
                     out.samples_rejected += 1;
-                    out.note(format!("series {labels}: sample at {t}: {e}"));
+                    out.note(|| {
+                        let name = match &labels {
+                            Some(l) => l.to_string(),
+                            None => validate_labels(pairs.iter().copied())
+                                .map(|l| l.to_string())
+                                .unwrap_or_default(),
+                        };
+                        format!("series {name}: sample at {t}: {e}")
+                    });
                 }
             }
         }

@@ -19,6 +19,25 @@ fn decode(bytes: &[u8]) -> Result<Vec<(i64, u64)>> {
     }
 }
 
+/// `decode_into` yields the samples, the error and the exhausted state of a `next_sample` loop.
+fn decode_into_matches_next_sample(bytes: &[u8]) -> std::result::Result<(), TestCaseError> {
+    let (Ok(mut a), Ok(mut b)) = (XorIterator::new(bytes), XorIterator::new(bytes)) else {
+        return Ok(());
+    };
+    let mut one_by_one = Vec::new();
+    while let Some((t, v)) = a.next_sample() {
+        one_by_one.push((t, v.to_bits()));
+    }
+    let mut batch = vec![(7, 7.0)];
+    b.decode_into(&mut batch);
+    let batch: Vec<(i64, u64)> = batch[1..].iter().map(|&(t, v)| (t, v.to_bits())).collect();
+    prop_assert_eq!(batch, one_by_one);
+    prop_assert_eq!(format!("{:?}", a.err()), format!("{:?}", b.err()));
+    prop_assert_eq!(b.next_sample(), None);
+    prop_assert_eq!(a.seek(i64::MIN), b.seek(i64::MIN));
+    Ok(())
+}
+
 /// Positive timestamp deltas around a base of 1 000 000 ms such that two consecutive picks give a
 /// delta of delta on and around every bucket boundary.
 fn boundary_deltas() -> Vec<i64> {
@@ -231,6 +250,11 @@ proptest! {
     }
 
     #[test]
+    fn decode_into_equals_next_sample_on_valid_chunks(samples in series()) {
+        decode_into_matches_next_sample(&encode(&samples))?;
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200), target in any::<i64>()) {
         if let Ok(mut it) = XorIterator::new(&bytes) {
             let n = it.by_ref().count();
@@ -241,6 +265,7 @@ proptest! {
             it.seek(target);
             while it.next_sample().is_some() {}
         }
+        decode_into_matches_next_sample(&bytes)?;
         if let Ok(mut a) = XorAppender::from_bytes(bytes.clone()) {
             let t = decode(&a.to_bytes()).unwrap().last().map_or(0, |s| s.0);
             let room = a.num_samples() < u16::MAX;

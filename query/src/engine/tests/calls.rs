@@ -231,3 +231,95 @@ fn info_looks_at_info_series_as_of_the_selectors_at_time() {
         vec![(ls(&[("__name__", "m"), ("job", "j"), ("v", "1")]), 1.0)]
     );
 }
+
+/// Enough series for range functions to run on several threads, each a counter with its own
+/// resets, gaps and stale markers.
+fn many_counters() -> Vec<(Labels, Vec<(i64, f64)>)> {
+    (0..100)
+        .map(|i| {
+            let id = format!("{i:03}");
+            let samples = (0..200i64)
+                .filter(|t| (t + i) % 37 != 0)
+                .map(|t| {
+                    let v = if t == 150 && i % 9 == 0 {
+                        stale()
+                    } else {
+                        ((t * (i + 1)) % (50 + i * 7)) as f64 + 0.25
+                    };
+                    (t * 15_000 + i, v)
+                })
+                .collect();
+            (ls(&[("__name__", "c"), ("id", &id)]), samples)
+        })
+        .collect()
+}
+
+#[test]
+fn range_functions_over_many_series_equal_each_series_alone() {
+    let f = fixture(&many_counters());
+    for name in ["rate", "increase", "resets", "max_over_time"] {
+        let all = matrix(run(&f, &call(name, vec![msel("c", 5 * M)]), 0, 50 * M, M).unwrap());
+        assert_eq!(all.len(), 100, "{name}");
+        for (labels, points) in all {
+            let id = labels.get("id").unwrap().to_string();
+            let one = Node::Matrix {
+                sel: sel("c", &[("id", &id)]),
+                range: 5 * M,
+            };
+            let alone = matrix(run(&f, &call(name, vec![one]), 0, 50 * M, M).unwrap());
+            let bits =
+                |p: &[(i64, f64)]| p.iter().map(|&(t, v)| (t, v.to_bits())).collect::<Vec<_>>();
+            assert_eq!(alone.len(), 1);
+            assert_eq!(bits(&alone[0].1), bits(&points), "{name} {id}");
+        }
+    }
+}
+
+#[test]
+fn range_functions_over_many_series_keep_the_sample_limit() {
+    let f = fixture(&many_counters());
+    let p = call("rate", vec![msel("c", 5 * M)]);
+    let total: usize = matrix(run(&f, &p, 0, 50 * M, M).unwrap())
+        .iter()
+        .map(|s| s.1.len())
+        .sum();
+    let with_limit = |max_samples| {
+        let opts = QueryOpts {
+            max_samples,
+            ..QueryOpts::default()
+        };
+        run_opts(&f, &p, 0, 50 * M, M, &opts)
+    };
+    assert!(with_limit(total).is_ok());
+    assert!(matches!(
+        with_limit(total - 1),
+        Err(QueryError::TooManySamples { .. })
+    ));
+    assert!(matches!(
+        with_limit(total / 2),
+        Err(QueryError::TooManySamples { .. })
+    ));
+}
+
+#[test]
+fn rate_of_series_differing_only_in_metadata_labels_is_a_duplicate_labelset() {
+    let s = |ty: &str| {
+        (
+            ls(&[("__name__", "x"), ("__type__", ty), ("a", "1")]),
+            (0..10).map(|i| (i * 15_000, i as f64)).collect(),
+        )
+    };
+    let f = fixture(&[s("counter"), s("gauge")]);
+    let err = run(
+        &f,
+        &call("rate", vec![msel("x", 5 * M)]),
+        150_000,
+        150_000,
+        0,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "vector cannot contain metrics with the same labelset"
+    );
+}
