@@ -9,8 +9,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use ember::{Db, Labels};
 use serde_json::{Value, json};
@@ -189,9 +189,23 @@ pub async fn labels(State(st): State<Arc<AppState>>, form: Form) -> Result<Respo
 
 pub async fn label_values(
     State(st): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    uri: Uri,
     form: Form,
 ) -> Result<Response, ApiError> {
+    // The name is taken from the raw path: axum's extractors refuse a segment that is not UTF-8
+    // with their own text, and Prometheus answers `bad_data` for it.
+    let encoded = uri
+        .path()
+        .strip_prefix("/api/v1/label/")
+        .and_then(|p| p.strip_suffix("/values"))
+        .unwrap_or("");
+    let bytes = percent_decode(encoded);
+    let name = String::from_utf8(bytes).map_err(|e| {
+        ApiError::BadData(format!(
+            "invalid label name: {}",
+            go_quote_bytes(e.as_bytes())
+        ))
+    })?;
     let name = match name.strip_prefix("U__") {
         Some(escaped) => unescape_name(escaped).unwrap_or(name),
         None => name,
@@ -207,6 +221,44 @@ pub async fn label_values(
     let q = db.querier(p.start, p.end);
     let values = union(&p.matcher_sets, |m| q.label_values(&name, m));
     Ok(limited(values, p.limit))
+}
+
+/// `%XX` escapes of a raw path segment decoded to bytes (a malformed escape stays as written).
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                b.get(i + 1).and_then(|&c| hex(c)),
+                b.get(i + 2).and_then(|&c| hex(c)),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Go's `%q` of a byte string that is not valid UTF-8: valid characters quoted as Go does, each
+/// invalid byte as `\xNN`.
+fn go_quote_bytes(bytes: &[u8]) -> String {
+    let mut out = String::from("\"");
+    for chunk in bytes.utf8_chunks() {
+        let q = ember_query::functions::gofmt::quote(chunk.valid());
+        out.push_str(&q[1..q.len() - 1]);
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Prometheus' `model.UnescapeName` for the `U__` value-encoding escaping (`_2E_` is `.`, `__` is
@@ -373,12 +425,15 @@ pub async fn config() -> Response {
 }
 
 /// Unknown paths: JSON `not_found` under `/api/v1/`, Go's plain-text 404 elsewhere.
-pub async fn not_found(uri: axum::http::Uri) -> Response {
-    if uri.path().starts_with("/api/v1/") {
-        ApiError::NotFound("404 page not found".into()).into_response()
-    } else {
-        (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
-    }
+/// Unrouted paths, inside `/api/v1/` too, get Go's plain-text 404 as from Prometheus' router; the
+/// API's `not_found` error type is for things a handler looked up and did not find.
+pub async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "404 page not found\n",
+    )
+        .into_response()
 }
 
 pub async fn buildinfo() -> Response {

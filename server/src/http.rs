@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ember::Db;
@@ -21,6 +22,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use tower_http::compression::CompressionLayer;
 
 use crate::api;
 use crate::federate;
@@ -148,10 +150,8 @@ impl AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.limits.max_body_bytes;
-    Router::new()
-        .route("/-/healthy", get(|| async { "Ember is Healthy.\n" }))
-        .route("/-/ready", get(ready))
-        .route("/metrics", get(metrics))
+    // Remote write and read carry snappy bodies and are left uncompressed, as in Prometheus.
+    let remote = Router::new()
         .route(
             "/api/v1/write",
             post(write).layer(DefaultBodyLimit::max(limit)),
@@ -159,7 +159,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/api/v1/read",
             post(read).layer(DefaultBodyLimit::max(limit)),
-        )
+        );
+    let routes = Router::new()
+        .route("/-/healthy", get(|| async { "Ember is Healthy.\n" }))
+        .route("/-/ready", get(ready))
+        .route("/metrics", get(metrics))
         .route(
             "/api/v1/query",
             get(query_api::query).post(query_api::query),
@@ -195,8 +199,85 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/status/tsdb", get(api::tsdb))
         .route("/api/v1/status/walreplay", get(api::walreplay))
         .route("/federate", get(federate::federate))
+        .route("/", get(root))
+        .layer(CompressionLayer::new().gzip(true).deflate(true))
+        .merge(remote)
         .fallback(api::not_found)
-        .with_state(state)
+        .with_state(state);
+    // Outside the routes: axum's method routing adds its own `Allow` after any route layer.
+    Router::new()
+        .fallback_service(routes)
+        .layer(axum::middleware::from_fn(prometheus_http_conventions))
+}
+
+/// `/`: Prometheus redirects to its UI; Ember has none, so it answers with a short page (tools such as
+/// prometheus-api-client probe `/` to see whether the server is up).
+async fn root() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "Ember, a Prometheus-compatible time-series database.\n\
+         API: /api/v1/query, /api/v1/query_range, /api/v1/series, /api/v1/labels, /federate\n\
+         Status: /api/v1/status/buildinfo, /-/ready, /metrics\n",
+    )
+        .into_response()
+}
+
+/// What Prometheus' router and API wrapper do around every handler: CORS on `/api/v1/` (its
+/// `--web.cors.origin` default `.*`: a preflight `OPTIONS` is answered 204, and a request with an
+/// `Origin` gets `Access-Control-Allow-Origin: *` and the allowed methods and headers; every answer
+/// varies by `Origin`), and Go's plain-text body on 405 with `OPTIONS` in `Allow`.
+async fn prometheus_http_conventions(req: axum::extract::Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/v1/");
+    let has_origin = req.headers().contains_key(header::ORIGIN);
+    let mut resp = if api && req.method() == Method::OPTIONS {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(req).await
+    };
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
+        let allow = resp.headers().get(header::ALLOW).cloned();
+        let mut r = (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "Method Not Allowed\n",
+        )
+            .into_response();
+        if let Some(allow) = allow.and_then(|a| a.to_str().ok().map(str::to_string)) {
+            let with_options = if api {
+                format!("{allow},OPTIONS")
+            } else {
+                allow
+            };
+            if let Ok(v) = HeaderValue::from_str(&with_options) {
+                r.headers_mut().insert(header::ALLOW, v);
+            }
+        }
+        resp = r;
+    }
+    if api {
+        let h = resp.headers_mut();
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+        if has_origin {
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("Accept, Authorization, Content-Type, Origin"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST, OPTIONS"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("Date"),
+            );
+        }
+    }
+    resp
 }
 
 async fn ready(State(st): State<Arc<AppState>>) -> Response {

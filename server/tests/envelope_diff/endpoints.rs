@@ -155,11 +155,7 @@ pub fn cases(at: &Times) -> Vec<Case> {
             Get,
             "/api/v1/label/%FF/values",
             vec![],
-            // TODO(docs/api-differences.md, bug 4): axum's plain-text path rejection.
-            KnownBug {
-                what: "bug 4: a label name that is not UTF-8 gets axum's text/plain 400, not bad_data JSON",
-                once_fixed: &Same,
-            },
+            Same,
         ),
         case(
             "label_name_that_is_not_a_legacy_name",
@@ -176,11 +172,7 @@ pub fn cases(at: &Times) -> Vec<Case> {
             Post,
             "/api/v1/label/job/values",
             vec![],
-            // TODO(docs/api-differences.md, bug 5): empty 405 body.
-            KnownBug {
-                what: "bug 5: 405 has an empty body, not Go's text/plain `Method Not Allowed`",
-                once_fixed: &Same,
-            },
+            Same,
         ),
         case(
             "label_values_with_only_empty_matchers",
@@ -331,11 +323,7 @@ pub fn cases(at: &Times) -> Vec<Case> {
             Get,
             "/api/v1/no_such_endpoint",
             vec![],
-            // TODO(docs/api-differences.md, bug 1): JSON instead of Go's plain-text 404.
-            KnownBug {
-                what: "bug 1: Ember answers JSON not_found; Prometheus (2.42 and 3.x) Go's plain-text 404",
-                once_fixed: &Same,
-            },
+            Same,
         ),
         case("unknown_page", Get, "/no/such/page", vec![], Same),
         case(
@@ -343,12 +331,8 @@ pub fn cases(at: &Times) -> Vec<Case> {
             Get,
             "/",
             vec![],
-            // TODO(docs/api-differences.md, bug 8): `/` is 404.
-            KnownBug {
-                what: "bug 8: `/` is 404; Prometheus redirects to its UI (clients use `/` as a health check)",
-                once_fixed: &StatusOnly {
-                    why: "Prometheus serves its UI there (after a redirect); Ember has none",
-                },
+            StatusOnly {
+                why: "Prometheus serves its UI there (after a redirect); Ember has none",
             },
         ),
         case(
@@ -356,22 +340,14 @@ pub fn cases(at: &Times) -> Vec<Case> {
             GetAcceptingGzip,
             "/api/v1/query",
             instant("odd_values"),
-            // TODO(docs/api-differences.md, bug 7): no response compression.
-            KnownBug {
-                what: "bug 7: Ember never compresses; Prometheus gzips API answers for clients that accept it",
-                once_fixed: &Same,
-            },
+            Same,
         ),
         case(
             "put_is_not_allowed",
             Other("PUT"),
             "/api/v1/query",
             own(&[("query", "1")]),
-            // TODO(docs/api-differences.md, bug 5): empty 405 body.
-            KnownBug {
-                what: "bug 5: 405 has an empty body, not Go's text/plain `Method Not Allowed`",
-                once_fixed: &Same,
-            },
+            Same,
         ),
         case(
             "delete_series_needs_the_admin_api",
@@ -388,22 +364,14 @@ pub fn cases(at: &Times) -> Vec<Case> {
             Other("OPTIONS"),
             "/api/v1/query",
             vec![],
-            // TODO(docs/api-differences.md, bug 6): no CORS.
-            KnownBug {
-                what: "bug 6: no CORS: OPTIONS is 405, not 204",
-                once_fixed: &Same,
-            },
+            Same,
         ),
         case(
             "cross_origin_get_allows_the_origin",
             GetFromOrigin("http://grafana.example"),
             "/api/v1/query",
             instant("temperature_celsius"),
-            // TODO(docs/api-differences.md, bug 6): no CORS.
-            KnownBug {
-                what: "bug 6: no CORS: no Access-Control-Allow-Origin",
-                once_fixed: &Same,
-            },
+            Same,
         ),
         case("unknown_api_version", Get, "/api/v2/query", vec![], Same),
     ]
