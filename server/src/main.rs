@@ -59,6 +59,10 @@ struct Cli {
     /// Most samples a single query may hold in memory.
     #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
     query_max_samples: usize,
+    /// Bytes of samples a single query may hold in memory (16 per sample point; e.g. 512MiB, 1GB);
+    /// a query that would exceed it fails with an execution error while others go on. 0: no budget.
+    #[arg(long = "query.max-memory", default_value = "0", value_parser = parse_bytes)]
+    query_max_memory: usize,
     /// How far back an instant selector looks for a sample.
     #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = parse_flag_duration)]
     query_lookback_delta: std::time::Duration,
@@ -172,6 +176,10 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
                 cli.query_max_samples.to_string(),
             ),
             (
+                "query.max-memory".to_string(),
+                cli.query_max_memory.to_string(),
+            ),
+            (
                 "query.lookback-delta".to_string(),
                 flag_duration(cli.query_lookback_delta),
             ),
@@ -179,6 +187,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         let query = QueryConfig {
             timeout: cli.query_timeout,
             max_samples: cli.query_max_samples,
+            max_memory_bytes: cli.query_max_memory,
             lookback_delta: cli.query_lookback_delta,
             max_concurrency: cli.query_max_concurrency,
         };
@@ -308,4 +317,41 @@ fn stats(dir: &std::path::Path, repair: bool) -> anyhow::Result<()> {
     }
     db.close()?;
     Ok(())
+}
+
+/// A byte size as Prometheus writes them (`512MB`, `1GiB`, `0`): B, KB, MB, GB, TB in powers of
+/// 1024 as Prometheus' `units.Base2Bytes` reads them, the `iB` forms alike; a bare number is bytes.
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("invalid size {s:?}: expected a number and a unit such as 512MB"))?;
+    let mult: usize = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "KB" | "KIB" => 1 << 10,
+        "MB" | "MIB" => 1 << 20,
+        "GB" | "GIB" => 1 << 30,
+        "TB" | "TIB" => 1 << 40,
+        _ => return Err(format!("invalid size {s:?}: unknown unit {unit:?}")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("invalid size {s:?}: too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn byte_sizes_read_as_prometheus_writes_them() {
+        assert_eq!(parse_bytes("0"), Ok(0));
+        assert_eq!(parse_bytes("512"), Ok(512));
+        assert_eq!(parse_bytes("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_bytes("512MB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("2GB"), Ok(2 << 30));
+        assert!(parse_bytes("12XB").unwrap_err().contains("unknown unit"));
+        assert!(parse_bytes("MB").is_err());
+    }
 }

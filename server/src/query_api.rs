@@ -32,6 +32,8 @@ pub struct QueryConfig {
     pub timeout: Duration,
     /// `--query.max-samples`: most samples one query may hold in memory.
     pub max_samples: usize,
+    /// `--query.max-memory`: bytes of samples one query may hold (16 per sample point); 0 for none.
+    pub max_memory_bytes: usize,
     /// `--query.lookback-delta`: how far back an instant selector looks.
     pub lookback_delta: Duration,
     /// `--query.max-concurrency`: queries evaluated at once; more wait for a slot.
@@ -43,6 +45,7 @@ impl Default for QueryConfig {
         QueryConfig {
             timeout: Duration::from_secs(120),
             max_samples: 50_000_000,
+            max_memory_bytes: 0,
             lookback_delta: Duration::from_secs(300),
             max_concurrency: 20,
         }
@@ -65,6 +68,7 @@ impl QueryRuntime {
                     .try_into()
                     .unwrap_or(i64::MAX),
                 max_samples: cfg.max_samples,
+                max_memory_bytes: (cfg.max_memory_bytes > 0).then_some(cfg.max_memory_bytes),
                 timeout: cfg.timeout,
                 ..QueryOpts::default()
             },
@@ -270,7 +274,9 @@ fn api_error(e: QueryError) -> ApiError {
     match e {
         QueryError::Parse(m) | QueryError::BadRequest(m) => ApiError::invalid_param("query", m),
         QueryError::Execution(m) => ApiError::Execution(m),
-        e @ QueryError::TooManySamples { .. } => ApiError::Execution(e.to_string()),
+        e @ (QueryError::TooManySamples { .. } | QueryError::MemoryBudget { .. }) => {
+            ApiError::Execution(e.to_string())
+        }
         e @ QueryError::Timeout => ApiError::Timeout(e.to_string()),
         e @ QueryError::Canceled => ApiError::Canceled(e.to_string()),
         QueryError::Storage(m) => ApiError::Internal(m),

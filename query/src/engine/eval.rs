@@ -391,7 +391,12 @@ pub(crate) fn run(
             "invalid expression type \"{name}\" for range query, must be Scalar or instant Vector"
         )));
     }
-    let ctx = QueryCtx::new(deadline, cancel.clone(), opts.max_samples);
+    let ctx = QueryCtx::new(
+        deadline,
+        cancel.clone(),
+        opts.max_samples,
+        opts.max_memory_bytes,
+    );
     let ev = Evaluator {
         db,
         ctx: &ctx,

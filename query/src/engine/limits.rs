@@ -34,22 +34,33 @@ impl Cancel {
     }
 }
 
+/// Bytes a held sample point costs in the memory budget: its timestamp and value.
+const SAMPLE_BYTES: usize = 16;
+
 /// The state one query shares across all its evaluators.
 pub(crate) struct QueryCtx {
     deadline: Instant,
     cancel: Cancel,
     max_samples: usize,
+    /// `max_samples` as implied by the memory budget, and the budget itself in bytes.
+    budget: Option<(usize, usize)>,
     /// Samples currently held, as Prometheus counts them (`ev.currentSamples`).
     current: Cell<usize>,
     annotations: RefCell<Annotations>,
 }
 
 impl QueryCtx {
-    pub(crate) fn new(deadline: Instant, cancel: Cancel, max_samples: usize) -> QueryCtx {
+    pub(crate) fn new(
+        deadline: Instant,
+        cancel: Cancel,
+        max_samples: usize,
+        max_memory_bytes: Option<usize>,
+    ) -> QueryCtx {
         QueryCtx {
             deadline,
             cancel,
             max_samples,
+            budget: max_memory_bytes.map(|b| (b / SAMPLE_BYTES, b)),
             current: Cell::new(0),
             annotations: RefCell::new(Annotations::new()),
         }
@@ -70,8 +81,10 @@ impl QueryCtx {
         }
     }
 
+    /// The most samples the query may hold: `max_samples`, or fewer under a memory budget.
     pub(crate) fn max_samples(&self) -> usize {
-        self.max_samples
+        self.budget
+            .map_or(self.max_samples, |(n, _)| n.min(self.max_samples))
     }
 
     pub(crate) fn current(&self) -> usize {
@@ -86,6 +99,11 @@ impl QueryCtx {
             return Err(QueryError::TooManySamples {
                 limit: self.max_samples,
             });
+        }
+        if let Some((samples, bytes)) = self.budget
+            && n > samples
+        {
+            return Err(QueryError::MemoryBudget { limit: bytes });
         }
         Ok(())
     }

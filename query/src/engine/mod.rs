@@ -46,6 +46,9 @@ pub struct QueryOpts {
     pub lookback_delta_ms: i64,
     /// Most samples a query may hold in memory at once (Prometheus: 50 000 000).
     pub max_samples: usize,
+    /// Ember's memory budget per query, in bytes of sample points held (16 bytes each, the same
+    /// accounting as `max_samples`); `None` for no budget beyond `max_samples`.
+    pub max_memory_bytes: Option<usize>,
     /// Wall-clock budget of one query (Prometheus: 2 min).
     pub timeout: Duration,
     /// Most points a range query may return per series: `(end - start) / step` above this is refused
@@ -64,6 +67,7 @@ impl Default for QueryOpts {
         QueryOpts {
             lookback_delta_ms: 300_000,
             max_samples: 50_000_000,
+            max_memory_bytes: None,
             timeout: Duration::from_secs(120),
             max_points_per_series: 11_000,
             default_subquery_step_ms: 60_000,
@@ -96,6 +100,11 @@ pub enum QueryError {
     Execution(String),
     #[error("query processing would load too many samples into memory in query execution")]
     TooManySamples { limit: usize },
+    /// The query would hold more than its memory budget (`QueryOpts::max_memory_bytes`).
+    #[error(
+        "query processing would hold more than {limit} bytes of samples in memory (--query.max-memory)"
+    )]
+    MemoryBudget { limit: usize },
     #[error("query timed out in expression evaluation")]
     Timeout,
     #[error("query was canceled in expression evaluation")]
