@@ -106,14 +106,23 @@ pub fn parse_time_param(form: &Form, name: &str, default: i64) -> Result<i64, St
 
 /// Go's `time.Unix(int64(sec), int64(round(frac*1000)/1000*1e9))` followed by
 /// `timestamp.FromTime`, with the same floating-point steps so the same millisecond comes out.
+/// Times beyond Prometheus' own `MinTime`/`MaxTime` (including ±Inf and NaN, which Go turns into
+/// arbitrary instants) are clamped to them, which leaves the evaluator room for offsets and ranges
+/// without overflow.
 fn float_seconds_to_ms(t: f64) -> i64 {
     if t.is_nan() {
-        return i64::MIN;
+        return MIN_TIME_MS;
     }
     let (sec, frac) = (t.trunc(), t.fract());
-    let nsec = ((frac * 1000.0).round() / 1000.0 * 1e9) as i64;
-    let ms = (sec as i128) * 1000 + i128::from(nsec.div_euclid(1_000_000));
-    ms.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+    let nsec = if frac.is_finite() {
+        ((frac * 1000.0).round() / 1000.0 * 1e9) as i64
+    } else {
+        0
+    };
+    let ms = (sec as i128)
+        .saturating_mul(1000)
+        .saturating_add(i128::from(nsec.div_euclid(1_000_000)));
+    ms.clamp(i128::from(MIN_TIME_MS), i128::from(MAX_TIME_MS)) as i64
 }
 
 /// RFC 3339 with optional fractional seconds (Go's `time.RFC3339Nano` layout), to milliseconds.
@@ -347,6 +356,18 @@ mod tests {
         );
         assert_eq!(parse_time("1970-01-01T00:00:00-00:30"), Ok(1_800_000));
         assert_eq!(parse_time(MIN_TIME_TEXT), Ok(MIN_TIME_MS));
+        // Out-of-range and non-finite float times are clamped, never overflow.
+        for (text, want) in [
+            ("Inf", MAX_TIME_MS),
+            ("+Inf", MAX_TIME_MS),
+            ("-Inf", MIN_TIME_MS),
+            ("1e308", MAX_TIME_MS),
+            ("-1e308", MIN_TIME_MS),
+            ("1e20", MAX_TIME_MS),
+            ("NaN", MIN_TIME_MS),
+        ] {
+            assert_eq!(parse_time(text), Ok(want), "{text}");
+        }
         assert_eq!(parse_time(MAX_TIME_TEXT), Ok(MAX_TIME_MS));
         assert_eq!(
             parse_time("x"),

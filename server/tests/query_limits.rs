@@ -70,3 +70,36 @@ fn query_over_the_memory_budget_fails_while_a_concurrent_small_query_succeeds() 
     assert_eq!(v["data"]["result"].as_array().unwrap().len(), 111);
     common::stop(ember, "ember");
 }
+
+/// Non-finite and out-of-range times (`Inf`, `-Inf`, `NaN`, `1e308`) are clamped to Prometheus'
+/// `MinTime`/`MaxTime`: every query is answered, none takes the server down, even with offsets and
+/// subqueries that push the times further out.
+#[test]
+fn extreme_query_times_are_answered_and_never_crash_the_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ember, port) = common::start_ember(tmp.path(), &[]);
+    let queries = [
+        "1",
+        "time()",
+        "up%20offset%20-1y",
+        "rate(up%5B5m%5D)",
+        "max_over_time(up%5B5m%3A1m%5D%20offset%20-292y)",
+        "max_over_time(up%5B1h%3A%5D)",
+    ];
+    for q in queries {
+        for t in ["Inf", "-Inf", "NaN", "1e308", "-1e20"] {
+            let (code, body) = common::get(port, &format!("/api/v1/query?query={q}&time={t}"))
+                .unwrap_or_else(|| panic!("no answer for {q} at {t}"));
+            assert_eq!(code, 200, "{q} at {t}: {body}");
+        }
+        for (s, e) in [("-Inf", "-Inf"), ("Inf", "Inf"), ("1e20", "1e20")] {
+            let path = format!("/api/v1/query_range?query={q}&start={s}&end={e}&step=60");
+            let (code, body) =
+                common::get(port, &path).unwrap_or_else(|| panic!("no answer for {path}"));
+            assert_eq!(code, 200, "{path}: {body}");
+        }
+    }
+    let (code, _) = common::get(port, "/-/healthy").unwrap();
+    assert_eq!(code, 200);
+    common::stop(ember, "ember");
+}
