@@ -217,7 +217,7 @@ pub fn parse_float(s: &str) -> Option<f64> {
         Some(b'-') => (true, &s[1..]),
         _ => (false, s),
     };
-    let magnitude = if body.len() > 2 && body[..2].eq_ignore_ascii_case("0x") {
+    let magnitude = if body.len() > 2 && body.as_bytes()[..2].eq_ignore_ascii_case(b"0x") {
         parse_hex(&body[2..])?
     } else {
         parse_decimal(body)?
@@ -391,10 +391,15 @@ fn scale_binary(m: u64, sticky: bool, e: i64) -> f64 {
 }
 
 fn pow2(e: i64) -> f64 {
-    if e >= -1022 {
+    if e > 1023 {
+        f64::INFINITY
+    } else if e >= -1022 {
         f64::from_bits(((e + 1023) as u64) << 52)
-    } else {
+    } else if e >= -1074 {
         f64::from_bits(1u64 << (e + 1074))
+    } else {
+        // Below the smallest subnormal: the value rounds to zero.
+        0.0
     }
 }
 
@@ -446,6 +451,12 @@ mod tests {
 
     #[test]
     fn parse_float_follows_go_syntax() {
+        // Multi-byte text where a hex prefix would be is not a float, and no panic.
+        assert_eq!(parse_float("1°9"), None);
+        // Hexadecimal floats far below the smallest subnormal round to zero, without overflow.
+        assert_eq!(parse_float("0x1p-99999"), Some(0.0));
+        assert_eq!(parse_float("0x.0000000000000000001p-3000"), Some(0.0));
+        assert_eq!(parse_float("-é0x"), None);
         assert_eq!(parse_float("0.5"), Some(0.5));
         assert_eq!(parse_float("+Inf"), Some(f64::INFINITY));
         assert_eq!(parse_float("-infinity"), Some(f64::NEG_INFINITY));
