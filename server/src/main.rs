@@ -16,6 +16,16 @@ use ember_server::remote_write::Limits;
 
 mod promql_test;
 
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's settings, read at its start-up: hand freed pages back to the kernel within a second
+/// (its default is ten) so resident memory follows what the head and queries hold, and keep few
+/// arenas because two cores cannot use more.
+#[allow(non_upper_case_globals)]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static malloc_conf: &[u8; 47] = b"narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 #[derive(Parser)]
 #[command(
     name = "ember",

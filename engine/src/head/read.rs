@@ -197,6 +197,29 @@ impl Iterator for SampleIter<'_> {
     }
 }
 
+/// Below this many series one thread selects them all: a scoped thread costs tens of microseconds.
+const PARALLEL_SELECT_MIN: usize = 512;
+
+fn two_cores() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+}
+
+/// Two label-sorted series lists merged into one.
+fn merge_sorted(a: Vec<Series>, b: Vec<Series>) -> Vec<Series> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.labels <= y.labels => a.next(),
+            (Some(_), Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, Some(_)) => b.next(),
+            (None, None) => return out,
+        };
+        out.extend(next);
+    }
+}
+
 /// The error a decoding iterator stopped at, as the read path reports it.
 fn corrupt(e: &Error) -> Error {
     Error::CorruptChunk {
@@ -226,22 +249,39 @@ impl Head {
     /// Series matching all `matchers` with at least one sample in `[mint, maxt]`, sorted by labels.
     pub(crate) fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Series> {
         let refs = self.refs_for(matchers);
-        let mut out = Vec::with_capacity(refs.len());
-        for r in refs {
-            let Some(cell) = self.get(r) else { continue };
-            let chunks = cell.state.lock().chunks_in(mint, maxt);
-            if chunks.is_empty() {
-                continue;
+        let take = |refs: &[SeriesRef]| {
+            let mut out = Vec::with_capacity(refs.len());
+            for &r in refs {
+                let Some(cell) = self.get(r) else { continue };
+                let chunks = cell.state.lock().chunks_in(mint, maxt);
+                if chunks.is_empty() {
+                    continue;
+                }
+                out.push(Series {
+                    labels: self.symbols.resolve(&cell.labels),
+                    chunks,
+                    mint,
+                    maxt,
+                });
             }
-            out.push(Series {
-                labels: self.symbols.resolve(&cell.labels),
-                chunks,
-                mint,
-                maxt,
-            });
+            out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+            out
+        };
+        if refs.len() < PARALLEL_SELECT_MIN || !two_cores() {
+            return take(&refs);
         }
-        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
-        out
+        // Building label sets and chunk lists, and sorting them, was a twentieth of a histogram
+        // query over 1,536 series on the query's critical path: two halves on two threads, merged.
+        let (a, b) = refs.split_at(refs.len() / 2);
+        let (a, b) = std::thread::scope(|s| {
+            let other = s.spawn(|| take(b));
+            let mine = take(a);
+            (
+                mine,
+                other.join().expect("series selection thread panicked"),
+            )
+        });
+        merge_sorted(a, b)
     }
 
     /// The label sets of the series [`Head::select`] would return, in the same order, without taking

@@ -308,23 +308,90 @@ impl Evaluator<'_> {
         if op == fagg::AggOp::Quantile || out.len().saturating_mul(n) > MAX_ACCUMULATORS {
             return Ok(false);
         }
-        let on_grid = |s: &StepSeries| {
-            s.points.iter().all(|&(t, _)| {
-                t >= steps.start && t <= steps.end && (t - steps.start) % steps.interval == 0
-            }) && s.points.windows(2).all(|w| w[0].0 < w[1].0)
+        // Each point's accumulator, or `None` if some point is off the step grid or out of order.
+        // The grid is walked rather than divided into: a series usually has a point at every step,
+        // so the walk takes one step per point, and a division per point was a tenth of the
+        // aggregation's time.
+        let slots = |s: &StepSeries, base: usize, f: &mut dyn FnMut(usize, f64)| -> bool {
+            let mut step = 0usize;
+            let mut grid_t = steps.start;
+            for &(t, v) in &s.points {
+                while grid_t < t {
+                    step += 1;
+                    grid_t += steps.interval;
+                }
+                if grid_t != t || step >= n {
+                    return false;
+                }
+                f(base + step, v);
+                // The next point must be at a later step.
+                step += 1;
+                grid_t += steps.interval;
+            }
+            true
         };
-        if !input.iter().all(on_grid) {
-            return Ok(false);
+        if op == fagg::AggOp::Sum {
+            // The most common aggregation gets plain cells: Prometheus' sum, the first value taken
+            // as it is and the rest added with Kahan–Neumaier compensation.
+            #[derive(Clone, Copy)]
+            struct SumCell {
+                seen: bool,
+                sum: f64,
+                c: f64,
+            }
+            let mut cells = vec![
+                SumCell {
+                    seen: false,
+                    sum: 0.0,
+                    c: 0.0
+                };
+                out.len() * n
+            ];
+            let mut drop_name = vec![false; out.len() * n];
+            for (si, s) in input.iter().enumerate() {
+                self.ctx.check()?;
+                let dn = s.drop_name;
+                let ok = slots(s, of_series[si] * n, &mut |k, v| {
+                    let cell = &mut cells[k];
+                    if cell.seen {
+                        (cell.sum, cell.c) =
+                            crate::functions::kahan::kahan_inc(v, cell.sum, cell.c);
+                    } else {
+                        *cell = SumCell {
+                            seen: true,
+                            sum: v,
+                            c: 0.0,
+                        };
+                    }
+                    drop_name[k] |= dn;
+                });
+                if !ok {
+                    return Ok(false);
+                }
+            }
+            for (gi, o) in out.iter_mut().enumerate() {
+                for (step, ts) in steps.iter().enumerate() {
+                    let k = gi * n + step;
+                    if cells[k].seen {
+                        o.points.push((ts, cells[k].sum + cells[k].c));
+                        o.drop_name = drop_name[k];
+                    }
+                }
+            }
+            out.retain(|s| !s.points.is_empty());
+            return Ok(true);
         }
         let mut acc: Vec<Aggregator> = (0..out.len() * n).map(|_| Aggregator::new(op)).collect();
         let mut drop_name = vec![false; out.len() * n];
         for (si, s) in input.iter().enumerate() {
             self.ctx.check()?;
-            let base = of_series[si] * n;
-            for &(t, v) in &s.points {
-                let k = base + steps.index(t);
+            let dn = s.drop_name;
+            let ok = slots(s, of_series[si] * n, &mut |k, v| {
                 acc[k].add(v);
-                drop_name[k] |= s.drop_name;
+                drop_name[k] |= dn;
+            });
+            if !ok {
+                return Ok(false);
             }
         }
         for (gi, o) in out.iter_mut().enumerate() {

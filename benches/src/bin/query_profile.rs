@@ -1,0 +1,69 @@
+//! Runs one PromQL query repeatedly against a copy of a data directory, in process, so the evaluation
+//! can be profiled (`perf record`, `valgrind --tool=callgrind`) without HTTP or other queries around it.
+//! Prints the median wall time and the process CPU time per run.
+
+use std::time::Instant;
+
+use clap::Parser;
+use ember::{Db, Options};
+use ember_query::engine::{Engine, QueryOpts};
+
+#[derive(Parser)]
+struct Args {
+    /// A data directory (opened read-write: pass a copy of a live server's).
+    #[arg(long)]
+    dir: std::path::PathBuf,
+    /// The PromQL expression.
+    #[arg(long)]
+    query: String,
+    /// Evaluation time of an instant query, or end of a range query (ms since the epoch); default: the
+    /// newest sample.
+    #[arg(long)]
+    end: Option<i64>,
+    /// Range query over this many ms before `end` (0: instant query).
+    #[arg(long, default_value_t = 0)]
+    range_ms: i64,
+    #[arg(long, default_value_t = 60_000)]
+    step_ms: i64,
+    #[arg(long, default_value_t = 20)]
+    repeat: usize,
+}
+
+/// One evaluation; a function of its own so `valgrind --tool=callgrind --collect-atstart=no
+/// --toggle-collect='query_profile::run_once'` counts the query and not the data directory's replay.
+#[inline(never)]
+fn run_once(engine: &Engine, db: &Db, a: &Args, end: i64) -> anyhow::Result<()> {
+    if a.range_ms > 0 {
+        std::hint::black_box(engine.range(db, &a.query, end - a.range_ms, end, a.step_ms)?);
+    } else {
+        std::hint::black_box(engine.instant(db, &a.query, end)?);
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    let db = Db::open(&a.dir, Options::default())?;
+    let end = match a.end {
+        Some(e) => e,
+        None => db.stats().time_range.map_or(0, |(_, max)| max),
+    };
+    let engine = Engine::new(QueryOpts::default());
+    let mut walls = Vec::with_capacity(a.repeat);
+    let cpu0 = ember_benches::cpu_seconds();
+    for _ in 0..a.repeat {
+        let t = Instant::now();
+        run_once(&engine, &db, &a, end)?;
+        walls.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let cpu = (ember_benches::cpu_seconds() - cpu0) * 1e3 / a.repeat as f64;
+    walls.sort_by(f64::total_cmp);
+    println!(
+        "median {:.3} ms, min {:.3} ms, cpu {:.3} ms/run",
+        walls[walls.len() / 2],
+        walls[0],
+        cpu
+    );
+    db.close()?;
+    Ok(())
+}
