@@ -175,17 +175,17 @@ impl WebConfig {
         let headers = headers(path, http.headers.unwrap_or_default())?;
         let users = raw.basic_auth_users.unwrap_or_default();
         for (user, hash) in &users {
-            check_bcrypt_hash(hash)
-                .map_err(|msg| WebConfigError::invalid(path, format!("basic_auth_users.{user}"), msg))?;
+            check_bcrypt_hash(hash).map_err(|msg| {
+                WebConfigError::invalid(path, format!("basic_auth_users.{user}"), msg)
+            })?;
         }
         let rate_limit = match raw.rate_limit {
             None => None,
             Some(r) => {
                 let interval = match r.interval.as_deref() {
                     None | Some("") => Duration::ZERO,
-                    Some(s) => parse_go_duration(s).map_err(|msg| {
-                        WebConfigError::invalid(path, "rate_limit.interval", msg)
-                    })?,
+                    Some(s) => parse_go_duration(s)
+                        .map_err(|msg| WebConfigError::invalid(path, "rate_limit.interval", msg))?,
                 };
                 // As in Prometheus, a zero interval turns the limiter off.
                 (!interval.is_zero()).then_some(RateLimit {
@@ -256,9 +256,8 @@ fn headers(
         if value.is_empty() {
             continue;
         }
-        let v = HeaderValue::from_str(&value).map_err(|_| {
-            WebConfigError::invalid(path, &field, "not a valid HTTP header value")
-        })?;
+        let v = HeaderValue::from_str(&value)
+            .map_err(|_| WebConfigError::invalid(path, &field, "not a valid HTTP header value"))?;
         let n = HeaderName::try_from(name.as_str())
             .map_err(|_| WebConfigError::invalid(path, &field, "not a valid HTTP header name"))?;
         out.push((n, v));

@@ -129,7 +129,9 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(Vec<u8>, Vec<u8>)> {
     if !scheme.eq_ignore_ascii_case(b"basic ") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest)
+        .ok()?;
     let colon = decoded.iter().position(|&b| b == b':')?;
     Some((decoded[..colon].to_vec(), decoded[colon + 1..].to_vec()))
 }
@@ -247,7 +249,10 @@ mod tests {
             burst: 0,
             interval: Duration::from_secs(1),
         });
-        assert!(!zero.allow(), "burst 0 refuses everything, as Go's limiter does");
+        assert!(
+            !zero.allow(),
+            "burst 0 refuses everything, as Go's limiter does"
+        );
     }
 
     #[tokio::test]

@@ -41,7 +41,10 @@ pub const CLIENT_AUTH_TYPES: &[(&str, ClientAuth)] = &[
     ("RequestClientCert", ClientAuth::RequestClientCert),
     ("RequireAnyClientCert", ClientAuth::RequireAnyClientCert),
     ("RequireClientCert", ClientAuth::RequireAnyClientCert),
-    ("VerifyClientCertIfGiven", ClientAuth::VerifyClientCertIfGiven),
+    (
+        "VerifyClientCertIfGiven",
+        ClientAuth::VerifyClientCertIfGiven,
+    ),
     (
         "RequireAndVerifyClientCert",
         ClientAuth::RequireAndVerifyClientCert,
@@ -186,7 +189,10 @@ pub(super) fn settings(
                 let names: Vec<&str> = CLIENT_AUTH_TYPES.iter().map(|(n, _)| *n).collect();
                 invalid(
                     "client_auth_type",
-                    format!("unknown value {name:?} (expected one of {})", names.join(", ")),
+                    format!(
+                        "unknown value {name:?} (expected one of {})",
+                        names.join(", ")
+                    ),
                 )
             })?,
     };
@@ -208,7 +214,9 @@ pub(super) fn settings(
         // clients is never what is meant, so Ember asks for the CA instead.
         return Err(invalid(
             "client_ca_file",
-            format!("client_auth_type {client_auth:?} verifies client certificates and needs client_ca_file (or client_ca)"),
+            format!(
+                "client_auth_type {client_auth:?} verifies client certificates and needs client_ca_file (or client_ca)"
+            ),
         ));
     }
     let version = |f: &str, v: Option<String>, default: TlsVersion| match nonempty(v) {
@@ -231,7 +239,9 @@ pub(super) fn settings(
         if !GO_CIPHER_SUITES.iter().any(|(n, _)| n == name) {
             return Err(invalid(
                 "cipher_suites",
-                format!("unknown cipher suite {name:?} (Go's crypto/tls names, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)"),
+                format!(
+                    "unknown cipher suite {name:?} (Go's crypto/tls names, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)"
+                ),
             ));
         }
     }
@@ -240,7 +250,9 @@ pub(super) fn settings(
         if !CURVES.iter().any(|(n, _)| n == name) {
             return Err(invalid(
                 "curve_preferences",
-                format!("unknown curve {name:?} (expected CurveP256, CurveP384, CurveP521 or X25519)"),
+                format!(
+                    "unknown curve {name:?} (expected CurveP256, CurveP384, CurveP521 or X25519)"
+                ),
             ));
         }
     }
@@ -326,8 +338,12 @@ pub(super) fn server_config(
     };
     let certs = certificates(config, "tls_server_config.cert_file", &t.cert)?;
     let (key_bytes, key_what) = read_pem(config, &t.key)?;
-    let key = PrivateKeyDer::from_pem_slice(&key_bytes)
-        .map_err(|e| invalid("key_file", format!("{key_what}: no usable private key ({e})")))?;
+    let key = PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|e| {
+        invalid(
+            "key_file",
+            format!("{key_what}: no usable private key ({e})"),
+        )
+    })?;
 
     if t.max_version < TlsVersion::Tls12 {
         return Err(invalid(
