@@ -8,7 +8,7 @@
 //! Prometheus serialises them, so a flood of bad passwords costs one core at most.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::Router;
@@ -28,8 +28,6 @@ pub(super) struct BasicAuth {
     cache: Mutex<HashMap<[u8; 32], bool>>,
     /// One bcrypt check at a time.
     gate: tokio::sync::Semaphore,
-    /// A hash checked for unknown users, so a wrong user name takes as long as a wrong password.
-    decoy: Arc<OnceLock<String>>,
 }
 
 impl BasicAuth {
@@ -43,7 +41,6 @@ impl BasicAuth {
             key,
             cache: Mutex::new(HashMap::new()),
             gate: tokio::sync::Semaphore::new(1),
-            decoy: Arc::new(OnceLock::new()),
         }
     }
 
@@ -103,16 +100,17 @@ impl BasicAuth {
         if let Some(ok) = self.cached(&key) {
             return ok;
         }
-        let decoy = self.decoy.clone();
-        let ok = tokio::task::spawn_blocking(move || match known {
-            Some(hash) => bcrypt::verify(&pass, &hash).unwrap_or(false),
-            None => {
-                let h = decoy.get_or_init(|| {
-                    bcrypt::hash("ember-decoy", bcrypt::DEFAULT_COST).unwrap_or_default()
-                });
-                let _ = bcrypt::verify(&pass, h);
-                false
-            }
+        // An unknown user is checked against a configured user's hash and refused whatever the
+        // outcome: the same work at a cost in use, so timing does not tell which names exist.
+        let (hash, is_user) = match known {
+            Some(h) => (h, true),
+            None => match users.values().next() {
+                Some(h) => (h.clone(), false),
+                None => return false,
+            },
+        };
+        let ok = tokio::task::spawn_blocking(move || {
+            bcrypt::verify(&pass, &hash).unwrap_or(false) && is_user
         })
         .await
         .unwrap_or(false);
