@@ -529,3 +529,61 @@ fn basic_auth_without_tls_serves_plain_http() {
     assert_eq!(denied.www_authenticate.as_deref(), Some("Basic"));
     common::stop(proc, "ember");
 }
+
+/// Real Prometheus scrapes ember's `/metrics` over HTTPS with basic auth (its scrape client is the
+/// same Go HTTP client config users point at Ember), and remote-writes to it the same way.
+#[test]
+fn prometheus_scrapes_and_remote_writes_over_tls_with_basic_auth() {
+    if !peer_available("prometheus") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("Ember test CA");
+    let cfg = write_setup(dir.path(), &ca, &ca.server(), "");
+    let arg = format!("--web.config.file={}", cfg.display());
+    let (ember, port) = spawn_ember(
+        &dir.path().join("data"),
+        &[&arg, "--web.enable-remote-write-receiver"],
+    );
+    let agent = tls_agent(&ca, None);
+    let ready = format!("https://127.0.0.1:{port}/-/ready");
+    let start = Instant::now();
+    while https_get(&agent, &ready, Some(("alice", PASSWORD))).map_or(true, |a| a.status != 200) {
+        assert!(start.elapsed() < Duration::from_secs(60), "ember not ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ca_file = dir.path().join("ca.crt");
+    let client = format!(
+        "    tls_config:\n      ca_file: {}\n    basic_auth:\n      username: alice\n      password: '{PASSWORD}'\n",
+        ca_file.display()
+    );
+    let prom_dir = dir.path().join("prom");
+    std::fs::create_dir_all(&prom_dir).unwrap();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: ember\n    scheme: https\n    \
+         static_configs:\n      - targets: ['127.0.0.1:{port}']\n{client}\
+         remote_write:\n  - url: https://127.0.0.1:{port}/api/v1/write\n{client}"
+    );
+    let (prom, prom_port) = common::start_prometheus(&prom_dir, &config, &[]);
+    // Prometheus sees the scrape succeed, and its remote write lands in ember: `up` for job ember is
+    // queryable from ember itself.
+    let start = Instant::now();
+    loop {
+        let (_, body) =
+            common::get(prom_port, "/api/v1/query?query=up%7Bjob%3D%22ember%22%7D").unwrap();
+        let scraped = body.contains(r#""value":["#) && body.contains(r#","1"]"#);
+        let q = format!("https://127.0.0.1:{port}/api/v1/query?query=up%7Bjob%3D%22ember%22%7D");
+        let written = https_get(&agent, &q, Some(("alice", PASSWORD)))
+            .is_ok_and(|a| a.body.contains(r#","1"]"#));
+        if scraped && written {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "within 60 s: scraped={scraped} written={written}; prometheus says {body}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    drop(prom);
+    common::stop(ember, "ember");
+}

@@ -219,6 +219,13 @@ fn loading_reads_certificates_and_reports_missing_files_by_name() {
     assert_eq!(tls.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
     std::fs::write(
         &cfg,
+        "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\nhttp_server_config:\n  http2: false\n",
+    )
+    .unwrap();
+    let tls = Loaded::load(&cfg).unwrap().tls.unwrap();
+    assert_eq!(tls.alpn_protocols, [b"http/1.1".to_vec()]);
+    std::fs::write(
+        &cfg,
         "tls_server_config:\n  cert_file: nope.pem\n  key_file: k.pem\n",
     )
     .unwrap();
