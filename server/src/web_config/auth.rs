@@ -67,9 +67,13 @@ impl BasicAuth {
     fn remember(&self, key: [u8; 32], ok: bool) {
         let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if c.len() >= CACHE_ENTRIES {
-            let drop: Vec<[u8; 32]> = c.keys().take(CACHE_ENTRIES / 10).copied().collect();
-            for k in drop {
-                c.remove(&k);
+            // Refusals go first: a spray of wrong passwords must not push out the users who got in.
+            c.retain(|_, ok| *ok);
+            if c.len() >= CACHE_ENTRIES {
+                let drop: Vec<[u8; 32]> = c.keys().take(CACHE_ENTRIES / 10).copied().collect();
+                for k in drop {
+                    c.remove(&k);
+                }
             }
         }
         c.insert(key, ok);
@@ -282,6 +286,18 @@ mod tests {
         for i in 0..(CACHE_ENTRIES * 3) {
             auth.remember(auth.cache_key(b"u", "h", &i.to_le_bytes()), true);
         }
+        assert!(auth.cache.lock().unwrap().len() <= CACHE_ENTRIES);
+    }
+
+    #[test]
+    fn wrong_password_spray_keeps_good_entries_cached() {
+        let auth = BasicAuth::new();
+        let good = auth.cache_key(b"alice", "h", b"right");
+        auth.remember(good, true);
+        for i in 0..(CACHE_ENTRIES * 3) {
+            auth.remember(auth.cache_key(b"alice", "h", &i.to_le_bytes()), false);
+        }
+        assert_eq!(auth.cached(&good), Some(true));
         assert!(auth.cache.lock().unwrap().len() <= CACHE_ENTRIES);
     }
 }
