@@ -11,3 +11,4 @@ pub mod query_api;
 pub mod query_json;
 pub mod remote_read;
 pub mod remote_write;
+pub mod web_config;

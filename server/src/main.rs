@@ -76,6 +76,9 @@ struct Cli {
     /// How far back an instant selector looks for a sample.
     #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = parse_flag_duration)]
     query_lookback_delta: std::time::Duration,
+    /// Prometheus' web configuration file: TLS, basic auth, response headers (docs/format/web-config.md).
+    #[arg(long = "web.config.file")]
+    web_config_file: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Option<Cmd>,
 }
@@ -140,6 +143,11 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        // Read before binding: an invalid file stops start-up with its error, as in Prometheus.
+        let web = match &cli.web_config_file {
+            Some(p) => Some(ember_server::web_config::WebConfigFile::open(p)?),
+            None => None,
+        };
         let limits = Limits {
             max_body_bytes: cli.max_body_bytes,
             max_decompressed_bytes: cli.max_decompressed_bytes,
@@ -193,6 +201,13 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
                 "query.lookback-delta".to_string(),
                 flag_duration(cli.query_lookback_delta),
             ),
+            (
+                "web.config.file".to_string(),
+                cli.web_config_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
         ];
         let query = QueryConfig {
             timeout: cli.query_timeout,
@@ -208,11 +223,12 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         // The bound address, not the requested one: with port 0 the kernel picks, and tests read it here.
         let bound = listener.local_addr()?;
         tracing::info!(address = %bound, "listening");
-        let server = tokio::spawn(
-            axum::serve(listener, router(state.clone()))
-                .with_graceful_shutdown(shutdown_signal())
-                .into_future(),
-        );
+        let server = tokio::spawn(ember_server::web_config::serve(
+            listener,
+            router(state.clone()),
+            web,
+            shutdown_signal(),
+        ));
         let dir = cli.storage_path.clone();
         let opts = ember::Options {
             head_series_limit: (cli.head_series_limit > 0).then_some(cli.head_series_limit),

@@ -88,6 +88,14 @@ pub fn stop(mut p: Proc, what: &str) {
 /// Starts `ember` over `dir` with `extra` flags on a port the kernel picks (read back from its log, so
 /// parallel tests cannot race for a port) and waits until it is ready.
 pub fn start_ember(dir: &Path, extra: &[&str]) -> (Proc, u16) {
+    let (proc, port) = spawn_ember(dir, extra);
+    wait_ready(port, "ember");
+    (proc, port)
+}
+
+/// Starts `ember` as [`start_ember`] does but returns once it has bound its port, without probing
+/// readiness over plain HTTP (for servers that need TLS or credentials to answer).
+pub fn spawn_ember(dir: &Path, extra: &[&str]) -> (Proc, u16) {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_ember"))
         .arg("--web.listen-address=127.0.0.1:0")
@@ -126,7 +134,6 @@ pub fn start_ember(dir: &Path, extra: &[&str]) -> (Proc, u16) {
     let port = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("ember did not report its listen address");
-    wait_ready(port, "ember");
     (proc, port)
 }
 
