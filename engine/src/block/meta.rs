@@ -27,6 +27,7 @@ pub const THANOS_META_VERSION: u32 = 1;
 #[serde(rename_all = "camelCase")]
 pub struct BlockMeta {
     /// Identifies the block and its contents; a compaction's output gets a new one.
+    #[serde(deserialize_with = "ulid_strict")]
     pub ulid: Ulid,
     /// Earliest sample timestamp the block may hold (inclusive), in milliseconds.
     pub min_time: i64,
@@ -71,7 +72,7 @@ pub struct Compaction {
     /// ULIDs of all level-1 blocks whose data went into this block (a level-1 block lists itself).
     #[serde(
         default,
-        deserialize_with = "null_as_default",
+        deserialize_with = "ulids_strict",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub sources: Vec<Ulid>,
@@ -101,6 +102,7 @@ pub struct Compaction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BlockDesc {
+    #[serde(deserialize_with = "ulid_strict")]
     pub ulid: Ulid,
     pub min_time: i64,
     pub max_time: i64,
@@ -249,6 +251,29 @@ where
     T: Default + Deserialize<'de>,
 {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// The `ulid` crate keeps only the low 128 bits of a 26-character string whose first character is
+/// above `7`; Go's `oklog/ulid` (and so Prometheus) refuses such a string as an overflow. Refusing it
+/// too keeps a block from being renamed silently.
+fn parse_ulid<E: serde::de::Error>(s: &str) -> std::result::Result<Ulid, E> {
+    let u = Ulid::from_string(s).map_err(|e| E::custom(format!("invalid ULID {s:?}: {e}")))?;
+    if s.as_bytes().first().is_some_and(|&c| c > b'7') {
+        return Err(E::custom(format!("invalid ULID {s:?}: overflows 128 bits")));
+    }
+    Ok(u)
+}
+
+fn ulid_strict<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Ulid, D::Error> {
+    parse_ulid(&String::deserialize(d)?)
+}
+
+fn ulids_strict<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<Ulid>, D::Error> {
+    Option::<Vec<String>>::deserialize(d)?
+        .unwrap_or_default()
+        .iter()
+        .map(|s| parse_ulid(s))
+        .collect()
 }
 
 #[cfg(test)]
