@@ -19,7 +19,7 @@ mod writer;
 mod tests;
 
 pub use reader::ChunkReader;
-pub use segment::{RawChunk, SegmentIter};
+pub use segment::{RawChunk, SegmentIter, read_chunk_at};
 pub use writer::ChunkWriter;
 
 use std::fmt;

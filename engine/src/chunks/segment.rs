@@ -130,6 +130,13 @@ pub(crate) fn read_frame<'a>(
     Ok((RawChunk { encoding, data }, offset + frame.len()))
 }
 
+/// The chunk at byte `offset` of `segment`, the contents of the segment file at `path` (named in
+/// errors): what [`super::ChunkReader::chunk`] does once it has found the segment, for callers that hold
+/// the bytes some other way.
+pub fn read_chunk_at<'a>(path: &Path, segment: &'a [u8], offset: u32) -> Result<RawChunk<'a>> {
+    read_frame(path, segment, offset as usize).map(|(c, _)| c)
+}
+
 /// Walks the chunks of one segment in file order, yielding each with its reference.
 ///
 /// Stops at the end of the segment, or after yielding the first error (a torn or damaged frame);

@@ -195,6 +195,10 @@ fn invalid_meta_errors_name_the_file_and_the_problem() {
             "unsupported version 2",
         ),
         (
+            r#"{"ulid":"01M898C59D598Z8D2ECH8Y7E02","minTime":1,"minTime":1,"maxTime":2,"version":1}"#,
+            "duplicate field",
+        ),
+        (
             r#"{"ulid":"01M898C59D598Z8D2ECH8Y7E02","minTime":1.5,"maxTime":2,"version":1}"#,
             "invalid type",
         ),
