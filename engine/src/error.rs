@@ -55,6 +55,33 @@ pub enum Error {
     #[error("corruption in {path}: {reason}")]
     Corruption { path: PathBuf, reason: String },
 
+    /// A file of a persisted block (chunk segment, tombstones) is damaged: `offset` is the byte where
+    /// reading stopped, so a repair tool can cut there.
+    #[error("corrupt {path} at byte {offset}: {reason}")]
+    CorruptFile {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+
+    /// A block's `meta.json` is not valid JSON, lacks a required field, or has an unsupported version.
+    #[error("invalid block meta {path}: {reason}")]
+    InvalidMeta { path: PathBuf, reason: String },
+
+    /// A chunk reference that points at no chunk of the block: its segment does not exist or its offset
+    /// lies outside the segment.
+    #[error("chunk reference {chunk_ref:#018x} is invalid for {dir}: {reason}")]
+    InvalidChunkRef {
+        chunk_ref: u64,
+        dir: PathBuf,
+        reason: String,
+    },
+
+    /// A chunk cannot be written to a block: it is larger than a chunk reference or the length field can
+    /// describe, or the block has run out of segment numbers.
+    #[error("cannot write chunk to {dir}: {reason}")]
+    ChunkWriteRefused { dir: PathBuf, reason: String },
+
     /// I/O on a file or directory of the database.
     #[error("I/O error on {path}: {source}")]
     Io {

@@ -32,12 +32,17 @@
 //! invalid labels, I/O and corruption, each naming what and where.
 
 pub mod appender;
+pub mod block;
 pub mod chunkenc;
+pub mod chunks;
 pub mod db;
 pub mod error;
 pub(crate) mod head;
+pub mod tombstones;
 
 pub use appender::Appender;
+pub use block::BlockMeta;
+pub use chunks::{ChunkReader, ChunkRef, ChunkWriter};
 pub use db::{Cardinality, Db, DbStats, Options, Querier, TruncateStats};
 pub use ember_index::{Label, Labels, MatchType, Matcher, SeriesRef};
 pub use ember_wal::SyncPolicy;
@@ -45,3 +50,4 @@ pub use error::{Error, Result};
 pub use head::HeadMemory;
 pub use head::read::{SampleIter, Series};
 pub use head::replay::ReplayStats;
+pub use tombstones::{Interval, Tombstones};

@@ -1,0 +1,402 @@
+use std::path::{Path, PathBuf};
+
+use super::writer::plan_cuts;
+use super::*;
+use crate::Error;
+use crate::chunkenc::{ENCODING_XOR, XorAppender, XorIterator};
+
+/// Chunk bytes and the samples encoded in them.
+type TestChunk = (Vec<u8>, Vec<(i64, f64)>);
+
+/// Deterministic XOR chunks of varying length (1 to 200 samples), each with its samples.
+fn xor_chunks(n: usize) -> Vec<TestChunk> {
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut t = 1_700_000_000_000i64;
+    (0..n)
+        .map(|_| {
+            let count = 1 + (next() % 200) as usize;
+            let mut a = XorAppender::new();
+            let mut samples = Vec::with_capacity(count);
+            for _ in 0..count {
+                t += 15_000 + (next() % 3) as i64 - 1;
+                let v = (next() % 1000) as f64 / 8.0;
+                a.append(t, v);
+                samples.push((t, v));
+            }
+            (a.into_bytes(), samples)
+        })
+        .collect()
+}
+
+fn decode(data: &[u8]) -> Vec<(i64, f64)> {
+    let mut it = XorIterator::new(data).unwrap();
+    let out: Vec<_> = it.by_ref().collect();
+    assert!(it.err().is_none(), "{:?}", it.err());
+    out
+}
+
+fn write_all(dir: &Path, segment_size: u64, chunks: &[TestChunk]) -> Vec<ChunkRef> {
+    let mut w = ChunkWriter::with_segment_size(dir, segment_size).unwrap();
+    let refs = chunks
+        .iter()
+        .map(|(data, _)| w.write_chunk(ENCODING_XOR, data).unwrap())
+        .collect();
+    w.finish().unwrap();
+    refs
+}
+
+/// Asserts `e` is a `CorruptFile` naming `path` and `offset`.
+#[track_caller]
+fn assert_corrupt_at(e: &Error, path: &Path, offset: u64) {
+    match e {
+        Error::CorruptFile {
+            path: p, offset: o, ..
+        } => {
+            assert_eq!((p.as_path(), *o), (path, offset), "{e}");
+            let msg = e.to_string();
+            assert!(msg.contains(&path.display().to_string()) && msg.contains(&offset.to_string()));
+        }
+        other => panic!(
+            "expected corruption at {}:{offset}, got {other}",
+            path.display()
+        ),
+    }
+}
+
+#[test]
+fn ref_holds_segment_in_upper_and_offset_in_lower_32_bits() {
+    let r = ChunkRef::new(2, 0x1234);
+    assert_eq!(r.0, (2u64 << 32) | 0x1234);
+    assert_eq!((r.segment(), r.offset()), (2, 0x1234));
+    assert_eq!(ChunkRef::from(u64::MAX).segment(), u32::MAX);
+    assert_eq!(format!("{:?}", ChunkRef::new(1, 8)), "ChunkRef(1:8)");
+    assert_eq!(
+        segment_path(Path::new("c"), 0),
+        PathBuf::from("c").join("000001")
+    );
+}
+
+/// The documented bytes: header, then `len`, encoding, data, and a big-endian CRC-32C of encoding and
+/// data. Encoding `'1'` with data `"23456789"` makes the checksummed bytes the standard CRC check input
+/// `"123456789"`, whose CRC-32C (Castagnoli) is 0xE3069283; IEEE CRC-32 would give 0xCBF43926.
+#[test]
+fn segment_bytes_match_the_documented_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = ChunkWriter::create(dir.path()).unwrap();
+    let r = w.write_chunk(b'1', b"23456789").unwrap();
+    let files = w.finish().unwrap();
+    assert_eq!(r, ChunkRef::new(0, 8));
+    assert_eq!(files, vec![dir.path().join("000001")]);
+    let mut want = vec![0x85, 0xBD, 0x40, 0xDD, 0x01, 0, 0, 0, 0x08, b'1'];
+    want.extend_from_slice(b"23456789");
+    want.extend_from_slice(&[0xE3, 0x06, 0x92, 0x83]);
+    assert_eq!(std::fs::read(&files[0]).unwrap(), want);
+
+    let rd = ChunkReader::open(dir.path()).unwrap();
+    let c = rd.chunk(r).unwrap();
+    assert_eq!((c.encoding, c.data), (b'1', &b"23456789"[..]));
+}
+
+#[test]
+fn length_field_uses_several_bytes_for_long_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = vec![0xAB; 300];
+    let mut w = ChunkWriter::create(dir.path()).unwrap();
+    let a = w.write_chunk(ENCODING_XOR, &data).unwrap();
+    let b = w.write_chunk(ENCODING_XOR, &[]).unwrap();
+    let files = w.finish().unwrap();
+    let bytes = std::fs::read(&files[0]).unwrap();
+    // 300 = 0b10_0101100: low group 0x2C with the continuation bit, then 0x02.
+    assert_eq!(&bytes[8..11], &[0xAC, 0x02, ENCODING_XOR]);
+    assert_eq!(b.offset(), 8 + 2 + 1 + 300 + 4);
+    let rd = ChunkReader::open(dir.path()).unwrap();
+    assert_eq!(rd.chunk(a).unwrap().data, &data[..]);
+    assert_eq!(rd.chunk(b).unwrap().data, &[] as &[u8]);
+    assert_eq!(rd.size(), bytes.len() as u64);
+}
+
+#[test]
+fn chunks_round_trip_across_segments_cut_at_a_small_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let chunks = xor_chunks(300);
+    let segment_size = 4096;
+    let refs = write_all(dir.path(), segment_size, &chunks);
+
+    let rd = ChunkReader::open(dir.path()).unwrap();
+    assert!(rd.num_segments() > 5, "{} segments", rd.num_segments());
+    for i in 0..rd.num_segments() as u32 {
+        let len = std::fs::metadata(rd.segment_path(i).unwrap())
+            .unwrap()
+            .len();
+        assert!(len <= segment_size, "segment {i} has {len} bytes");
+    }
+    // References are dense and in write order: same segment with growing offsets, or the next segment.
+    assert_eq!(refs[0], ChunkRef::new(0, 8));
+    for w in refs.windows(2) {
+        assert!(
+            (w[1].segment() == w[0].segment() && w[1].offset() > w[0].offset())
+                || (w[1].segment() == w[0].segment() + 1 && w[1].offset() == 8),
+            "{:?} -> {:?}",
+            w[0],
+            w[1]
+        );
+    }
+    for (r, (data, samples)) in refs.iter().zip(&chunks) {
+        let c = rd.chunk(*r).unwrap();
+        assert_eq!(c.encoding, ENCODING_XOR);
+        assert_eq!(c.data, &data[..]);
+        assert_eq!(&decode(c.data), samples);
+    }
+    // The sequential walk finds exactly the written chunks.
+    let walked: Vec<_> = rd.iter().map(|r| r.unwrap()).collect();
+    assert_eq!(walked.len(), chunks.len());
+    for ((r, c), (want_ref, (data, _))) in walked.iter().zip(refs.iter().zip(&chunks)) {
+        assert_eq!((r, c.data), (want_ref, &data[..]));
+    }
+}
+
+#[test]
+fn write_chunks_fills_the_current_segment_then_cuts_by_estimated_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = ChunkWriter::with_segment_size(dir.path(), 100).unwrap();
+    let d = [7u8; 30];
+    let one = RawChunk {
+        encoding: 1,
+        data: &d,
+    };
+    assert_eq!(w.write_chunks(&[one]).unwrap(), vec![ChunkRef::new(0, 8)]);
+    assert_eq!(w.segment_len(), 8 + 1 + 1 + 30 + 4);
+    // Each chunk is estimated at 30 + 10 bytes: the first fits beside the 44 bytes written (84), the
+    // second would not (124), so it opens segment 2.
+    let refs = w.write_chunks(&[one, one]).unwrap();
+    assert_eq!(refs, vec![ChunkRef::new(0, 44), ChunkRef::new(1, 8)]);
+    assert_eq!(w.finish().unwrap().len(), 2);
+}
+
+#[test]
+fn cut_plan_follows_prometheus_batching() {
+    // Each chunk is estimated at len + 10 bytes (5-byte length field, encoding, CRC); header 8.
+    let cases: &[(u64, u64, &[u64], &[bool])] = &[
+        (100, 8, &[40, 40], &[false, true]),
+        (100, 8, &[30, 30], &[false, false]),
+        (100, 0, &[40, 40], &[false, true]),
+        (100, 60, &[30], &[false]),
+        (100, 60, &[31], &[true]),
+        (100, 60, &[10, 10, 80, 10], &[false, false, true, true]),
+        (100, 8, &[200, 5], &[false, true]),
+        (100, 60, &[200, 5], &[true, true]),
+        (100, 8, &[], &[]),
+    ];
+    for &(size, pos, lens, want) in cases {
+        assert_eq!(
+            plan_cuts(size, pos, lens.iter().copied()),
+            want,
+            "size {size} pos {pos} lens {lens:?}"
+        );
+    }
+}
+
+#[test]
+fn oversized_chunk_gets_a_segment_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = vec![1u8; 500];
+    let mut w = ChunkWriter::with_segment_size(dir.path(), 100).unwrap();
+    let a = w.write_chunk(1, b"ab").unwrap();
+    let b = w.write_chunk(1, &big).unwrap();
+    let c = w.write_chunk(1, b"cd").unwrap();
+    assert_eq!(w.finish().unwrap().len(), 3);
+    assert_eq!((a.segment(), b.segment(), c.segment()), (0, 1, 2));
+    let rd = ChunkReader::open(dir.path()).unwrap();
+    assert_eq!(rd.chunk(b).unwrap().data, &big[..]);
+}
+
+#[test]
+fn truncated_segment_gives_errors_naming_file_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let chunks = xor_chunks(6);
+    let refs = write_all(dir.path(), 1 << 20, &chunks);
+    let path = dir.path().join("000001");
+    let full = std::fs::read(&path).unwrap();
+    let ends: Vec<u64> = refs
+        .iter()
+        .skip(1)
+        .map(|r| u64::from(r.offset()))
+        .chain([full.len() as u64])
+        .collect();
+
+    for len in 0..full.len() {
+        std::fs::write(&path, &full[..len]).unwrap();
+        let rd = match ChunkReader::open(dir.path()) {
+            Ok(rd) => rd,
+            Err(e) => {
+                assert!(len < SEGMENT_HEADER_SIZE, "open failed at {len}: {e}");
+                assert_corrupt_at(&e, &path, 0);
+                continue;
+            }
+        };
+        assert!(len >= SEGMENT_HEADER_SIZE);
+        for (r, end) in refs.iter().zip(&ends) {
+            match rd.chunk(*r) {
+                Ok(_) => assert!(*end <= len as u64),
+                Err(e) => {
+                    assert!(*end > len as u64, "{e}");
+                    assert_corrupt_at(&e, &path, u64::from(r.offset()));
+                }
+            }
+        }
+        // The walk yields the whole chunks, then stops with an error at the torn one (if any).
+        let mut it = rd.segment_iter(0).unwrap();
+        let intact = ends.iter().filter(|&&e| e <= len as u64).count();
+        for r in &refs[..intact] {
+            assert_eq!(it.next().unwrap().unwrap().0, *r);
+        }
+        match it.next() {
+            None => assert!(intact == refs.len() || len == refs[intact].offset() as usize),
+            Some(Err(e)) => assert_corrupt_at(&e, &path, u64::from(refs[intact].offset())),
+            Some(Ok(c)) => panic!("chunk {:?} from a torn frame", c.0),
+        }
+        assert!(it.next().is_none());
+        let boundary = if intact == 0 { 8 } else { ends[intact - 1] };
+        assert_eq!(it.position(), boundary);
+    }
+}
+
+#[test]
+fn every_bit_flip_is_caught_for_the_chunk_it_hits() {
+    let dir = tempfile::tempdir().unwrap();
+    let chunks = xor_chunks(5);
+    let refs = write_all(dir.path(), 1 << 20, &chunks);
+    let path = dir.path().join("000001");
+    let full = std::fs::read(&path).unwrap();
+    let starts: Vec<usize> = refs.iter().map(|r| r.offset() as usize).collect();
+
+    for p in 0..full.len() {
+        let mut damaged = full.clone();
+        damaged[p] ^= 1 << (p % 8);
+        std::fs::write(&path, &damaged).unwrap();
+        let rd = match ChunkReader::open(dir.path()) {
+            Ok(rd) => rd,
+            Err(e) => {
+                assert!(p < 5, "open failed for a flip at {p}: {e}");
+                continue;
+            }
+        };
+        assert!(p >= 5, "header flip at {p} went unnoticed");
+        // The chunk whose frame holds byte p (none for the header padding).
+        let hit = starts.iter().rposition(|&s| s <= p);
+        for (i, r) in refs.iter().enumerate() {
+            match rd.chunk(*r) {
+                Ok(c) => {
+                    assert_ne!(Some(i), hit, "flip at {p} not detected");
+                    assert_eq!(c.data, &chunks[i].0[..]);
+                }
+                Err(e) => {
+                    assert_eq!(Some(i), hit, "chunk {i} broken by a flip at {p}: {e}");
+                    assert_corrupt_at(&e, &path, starts[i] as u64);
+                }
+            }
+        }
+        let walked: Vec<_> = rd.segment_iter(0).unwrap().collect();
+        let good = walked.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(good, hit.unwrap_or(refs.len()));
+    }
+}
+
+#[test]
+fn references_outside_the_block_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let refs = write_all(dir.path(), 1 << 20, &xor_chunks(2));
+    let rd = ChunkReader::open(dir.path()).unwrap();
+    let path = dir.path().join("000001");
+    assert!(matches!(
+        rd.chunk(ChunkRef::new(1, 8)),
+        Err(Error::InvalidChunkRef { chunk_ref, .. }) if chunk_ref == (1 << 32) | 8
+    ));
+    assert_corrupt_at(&rd.chunk(ChunkRef::new(0, 3)).unwrap_err(), &path, 3);
+    assert_corrupt_at(
+        &rd.chunk(ChunkRef::new(0, u32::MAX)).unwrap_err(),
+        &path,
+        u64::from(u32::MAX),
+    );
+    // An offset inside a chunk reads garbage as a frame, which the checksum refuses.
+    let inside = ChunkRef::new(0, refs[0].offset() + 3);
+    assert_corrupt_at(
+        &rd.chunk(inside).unwrap_err(),
+        &path,
+        u64::from(inside.offset()),
+    );
+}
+
+#[test]
+fn segment_numbering_must_be_contiguous_from_one() {
+    let dir = tempfile::tempdir().unwrap();
+    write_all(dir.path(), 100, &xor_chunks(3));
+    assert_eq!(ChunkReader::open(dir.path()).unwrap().num_segments(), 3);
+    // Files that are not numbers (a leftover temporary file) are not segments.
+    std::fs::write(dir.path().join("000004.tmp"), b"junk").unwrap();
+    assert_eq!(ChunkReader::open(dir.path()).unwrap().num_segments(), 3);
+    std::fs::remove_file(dir.path().join("000002")).unwrap();
+    let e = ChunkReader::open(dir.path()).unwrap_err();
+    assert!(
+        e.to_string().contains("000003") && e.to_string().contains("000002"),
+        "{e}"
+    );
+}
+
+#[test]
+fn empty_chunks_directory_is_a_block_without_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = ChunkWriter::create(dir.path().join("chunks")).unwrap();
+    assert!(w.finish().unwrap().is_empty());
+    let rd = ChunkReader::open(dir.path().join("chunks")).unwrap();
+    assert_eq!((rd.num_segments(), rd.size()), (0, 0));
+    assert_eq!(rd.iter().count(), 0);
+    assert!(matches!(
+        ChunkReader::open(dir.path().join("missing")),
+        Err(Error::Io { .. })
+    ));
+}
+
+#[test]
+fn writer_refuses_a_used_directory_and_unusable_segment_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    write_all(dir.path(), 1 << 20, &xor_chunks(1));
+    assert!(matches!(
+        ChunkWriter::create(dir.path()),
+        Err(Error::ChunkWriteRefused { .. })
+    ));
+    let fresh = tempfile::tempdir().unwrap();
+    for size in [0, 8, u64::from(u32::MAX) + 1] {
+        assert!(matches!(
+            ChunkWriter::with_segment_size(fresh.path(), size),
+            Err(Error::ChunkWriteRefused { .. })
+        ));
+    }
+}
+
+#[test]
+fn segment_iter_rejects_bad_headers_and_stops_at_trailing_zeros() {
+    let p = Path::new("seg");
+    for bad in [
+        &b""[..],
+        b"\x85\xBD\x40",
+        b"\x85\xBD\x40\xDE\x01\0\0\0",
+        b"\x85\xBD\x40\xDD\x02\0\0\0",
+    ] {
+        assert!(SegmentIter::new(0, p, bad).is_err());
+    }
+    let mut bytes = vec![0x85, 0xBD, 0x40, 0xDD, 0x01, 0, 0, 0];
+    assert_eq!(SegmentIter::new(3, p, &bytes).unwrap().count(), 0);
+    // Preallocated space a crash left behind: zeros are not a valid frame (CRC of [0] is not 0).
+    bytes.extend_from_slice(&[0; 16]);
+    let mut it = SegmentIter::new(3, p, &bytes).unwrap();
+    assert_corrupt_at(&it.next().unwrap().unwrap_err(), p, 8);
+    assert!(it.next().is_none());
+    assert_eq!(it.position(), 8);
+}
