@@ -8,9 +8,9 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// Below this many items the threads cost more than they save (a scoped thread costs tens of
-/// microseconds to start; one series of a 6 h range costs about as much to decode).
-const MIN_ITEMS: usize = 32;
+/// Below this much work (in samples decoded or points computed, about 5 ns each) the threads cost
+/// more than they save: a scoped thread costs tens of microseconds to start and wake.
+pub(crate) const MIN_WORK: usize = 20_000;
 /// Items a thread takes at once: few enough to balance, enough to keep the counter cold.
 const BATCH: usize = 8;
 
@@ -20,11 +20,13 @@ fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
 }
 
-/// `items.iter().map(f)`, collected in order, possibly on several threads. `Some` for every item,
-/// except that once `stop` returns true for a result, items not yet started are left `None` (the
-/// caller computes those itself if it still needs them).
+/// `items.iter().map(f)`, collected in order, on several threads when `work` (the caller's estimate
+/// in samples or points) is at least [`MIN_WORK`]. `Some` for every item, except that once `stop`
+/// returns true for a result, items not yet started are left `None` (the caller computes those
+/// itself if it still needs them).
 pub(crate) fn map_series<T, R>(
     items: &[T],
+    work: usize,
     f: impl Fn(&T) -> R + Sync,
     stop: impl Fn(&R) -> bool + Sync,
 ) -> Vec<Option<R>>
@@ -33,7 +35,7 @@ where
     R: Send,
 {
     let threads = threads();
-    if threads < 2 || items.len() < MIN_ITEMS {
+    if threads < 2 || items.len() < 2 || work < MIN_WORK {
         let mut out = Vec::with_capacity(items.len());
         let mut stopped = false;
         for item in items {
@@ -94,17 +96,17 @@ mod tests {
     #[test]
     fn results_come_back_in_input_order() {
         let items: Vec<u64> = (0..1000).collect();
-        let out = map_series(&items, |&x| x * 3, |_| false);
+        let out = map_series(&items, MIN_WORK, |&x| x * 3, |_| false);
         let want: Vec<Option<u64>> = items.iter().map(|&x| Some(x * 3)).collect();
         assert_eq!(out, want);
-        let few = map_series(&items[..5], |&x| x + 1, |_| false);
+        let few = map_series(&items[..5], 0, |&x| x + 1, |_| false);
         assert_eq!(few, vec![Some(1), Some(2), Some(3), Some(4), Some(5)]);
     }
 
     #[test]
     fn stopping_leaves_only_later_items_unstarted() {
         let items: Vec<u64> = (0..1000).collect();
-        let out = map_series(&items, |&x| x, |&r| r == 500);
+        let out = map_series(&items, MIN_WORK, |&x| x, |&r| r == 500);
         assert_eq!(out[500], Some(500));
         for (i, r) in out.iter().enumerate() {
             if let Some(r) = r {

@@ -136,7 +136,10 @@ impl Evaluator<'_> {
                 };
                 let budget = self.ctx.max_samples().saturating_sub(self.ctx.current());
                 let produced = AtomicUsize::new(0);
-                let runs = parallel::map_series(&selected, run, |w| {
+                // Work: the samples to decode (a chunk holds about 120) and the windows to compute.
+                let work = selected.iter().map(|s| s.num_chunks() * 120).sum::<usize>()
+                    + selected.len() * self.steps.count();
+                let runs = parallel::map_series(&selected, work, run, |w| {
                     // Past the sample limit the replay fails anyway: no need to compute further.
                     let n = produced.fetch_add(w.points.len(), Ordering::Relaxed);
                     w.err.is_some() || n + w.points.len() > budget
