@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ember_query::ast::Expr;
-use ember_query::engine::{Cancel, Engine, QueryError, QueryOpts, QueryResult};
+use ember_query::engine::{Cancel, Engine, QueryError, QueryOpts, QueryResult, QueryStats};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
@@ -96,6 +96,36 @@ struct RunParams {
     /// `lookback_delta` parameter in milliseconds, if given and positive.
     lookback_ms: Option<i64>,
     limit: usize,
+    /// The `stats` parameter: `None` when empty (no statistics in the answer).
+    stats: Option<StatsParam>,
+    stats_warning: Option<String>,
+}
+
+/// What the `stats` parameter asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StatsParam {
+    /// `true` (and, deprecated, any other non-empty value but `all`): totals.
+    Totals,
+    /// `all`: totals and per-step counts.
+    PerStep,
+}
+
+/// The `stats` parameter as Prometheus 3.x reads it: any non-empty value includes statistics, `all`
+/// per step too; values other than `true` and `all` still work but draw a deprecation warning.
+fn stats_param(form: &Form) -> (Option<StatsParam>, Option<String>) {
+    match form.value("stats") {
+        "" => (None, None),
+        "all" => (Some(StatsParam::PerStep), None),
+        "true" => (Some(StatsParam::Totals), None),
+        other => (
+            Some(StatsParam::Totals),
+            Some(format!(
+                "value {} for parameter \"stats\" is deprecated and will be rejected in the next \
+                 major release, use \"true\" or \"all\"",
+                ember_query::functions::gofmt::quote(other)
+            )),
+        ),
+    }
 }
 
 fn now_ms() -> i64 {
@@ -136,10 +166,13 @@ pub async fn query(State(st): State<Arc<AppState>>, form: Form) -> Result<Respon
     let (timeout_ns, lookback_ms) = timeout_and_lookback(&form)?;
     let text = form.value("query").to_string();
     let expr = parse_query(&text)?;
+    let (stats, stats_warning) = stats_param(&form);
     let run = RunParams {
         timeout_ns,
         lookback_ms,
         limit,
+        stats,
+        stats_warning,
     };
     execute(&st, expr, text, Times::Instant(t), run).await
 }
@@ -178,10 +211,13 @@ pub async fn query_range(
     let (timeout_ns, lookback_ms) = timeout_and_lookback(&form)?;
     let text = form.value("query").to_string();
     let expr = parse_query(&text)?;
+    let (stats, stats_warning) = stats_param(&form);
     let run = RunParams {
         timeout_ns,
         lookback_ms,
         limit,
+        stats,
+        stats_warning,
     };
     let times = Times::Range {
         start,
@@ -216,6 +252,7 @@ async fn execute(
     times: Times,
     run: RunParams,
 ) -> Result<Response, ApiError> {
+    let received = Instant::now();
     let db = ready_db(st)?;
     let rt = &st.query;
     let mut budget = rt.opts.timeout;
@@ -228,6 +265,7 @@ async fn execute(
         .await
         .map_err(|_| ApiError::Timeout("query timed out in query queue".into()))?
         .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let queued = received.elapsed();
     let remaining = deadline.saturating_duration_since(Instant::now());
     if remaining.is_zero() {
         // Prometheus checks the deadline once more before evaluating, with this wording.
@@ -240,20 +278,37 @@ async fn execute(
     if let Some(ms) = run.lookback_ms {
         opts.lookback_delta_ms = ms;
     }
+    opts.per_step_stats = run.stats == Some(StatsParam::PerStep);
     let cancel = Cancel::new();
     let guard = CancelOnDrop(Some(cancel.clone()));
-    let limit = run.limit;
+    let RunParams {
+        limit,
+        stats,
+        stats_warning,
+        ..
+    } = run;
     // Encoding a large result costs as much CPU as computing it, so both run on the blocking pool.
     let work = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let engine = Engine::new(opts);
+        let eval_started = Instant::now();
         let result = match times {
             Times::Instant(t) => engine.instant_expr(&db, &expr, Some(&text), t, &cancel),
             Times::Range { start, end, step } => {
                 engine.range_expr(&db, &expr, Some(&text), start, end, step, &cancel)
             }
         };
-        result.map(|r| encode(r, limit))
+        let eval_total = eval_started.elapsed();
+        result.map(|mut r| {
+            r.warnings.extend(stats_warning);
+            let timings = Timings {
+                eval_total,
+                exec_queue: queued,
+                exec_total: received.elapsed(),
+            };
+            let stats = stats.map(|_| query_json::stats(&r.stats, &timings.into_json(&r.stats)));
+            encode(r, limit, stats.as_deref())
+        })
     })
     .await;
     guard.disarm();
@@ -295,14 +350,36 @@ fn cap_annotations(mut v: Vec<String>, kind: &str) -> Vec<String> {
     v
 }
 
-/// The success envelope of a result: annotations capped, vector or matrix cut to `limit` (0: all).
-fn encode(mut result: QueryResult, limit: usize) -> String {
+/// The times of a query measured outside the engine.
+struct Timings {
+    eval_total: Duration,
+    exec_queue: Duration,
+    exec_total: Duration,
+}
+
+impl Timings {
+    /// Prometheus' `timings` object, in seconds.
+    fn into_json(self, stats: &QueryStats) -> query_json::TimingsJson {
+        query_json::TimingsJson {
+            eval_total: self.eval_total.as_secs_f64(),
+            result_sort: stats.result_sort.as_secs_f64(),
+            query_preparation: stats.preparation.as_secs_f64(),
+            inner_eval: stats.inner_eval.as_secs_f64(),
+            exec_queue: self.exec_queue.as_secs_f64(),
+            exec_total: self.exec_total.as_secs_f64(),
+        }
+    }
+}
+
+/// The success envelope of a result: annotations capped, vector or matrix cut to `limit` (0: all),
+/// with the `stats` object (already rendered) when asked for.
+fn encode(mut result: QueryResult, limit: usize, stats: Option<&str>) -> String {
     let mut warnings = cap_annotations(std::mem::take(&mut result.warnings), "warning");
     let infos = cap_annotations(std::mem::take(&mut result.infos), "info");
     if limit > 0 && query_json::truncate(&mut result.value, limit) {
         warnings.push("results truncated due to limit".into());
     }
-    query_json::envelope(&result.value, &warnings, &infos)
+    query_json::envelope(&result.value, &warnings, &infos, stats)
 }
 
 /// `/api/v1/format_query`: the expression in Prometheus' canonical form.

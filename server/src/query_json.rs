@@ -12,18 +12,28 @@ use std::fmt::Write;
 
 use ember::Labels;
 use ember_query::ast::{AtModifier, Duration, DurationExpr, DurationOp, Expr, VectorSelector};
+use ember_query::engine::QueryStats;
 use ember_query::functions::gofmt::format_value_label;
 use ember_query::value::Value;
 use serde_json::{Value as Json, json};
 
 /// The success envelope of a query: `{"status":"success","data":{"resultType":…,"result":…}}`, with
-/// `warnings` and `infos` when there are any.
-pub fn envelope(value: &Value, warnings: &[String], infos: &[String]) -> String {
+/// `data.stats` (rendered by [`stats`]) when given, and `warnings` and `infos` when there are any.
+pub fn envelope(
+    value: &Value,
+    warnings: &[String],
+    infos: &[String],
+    stats: Option<&str>,
+) -> String {
     let mut out = String::with_capacity(256);
     out.push_str(r#"{"status":"success","data":{"resultType":""#);
     out.push_str(result_type(value));
     out.push_str(r#"","result":"#);
     write_value(&mut out, value);
+    if let Some(stats) = stats {
+        out.push_str(r#","stats":"#);
+        out.push_str(stats);
+    }
     out.push('}');
     for (key, list) in [("warnings", warnings), ("infos", infos)] {
         if list.is_empty() {
@@ -39,6 +49,61 @@ pub fn envelope(value: &Value, warnings: &[String], infos: &[String]) -> String 
         out.push(']');
     }
     out.push('}');
+    out
+}
+
+/// Prometheus' `timings` of a query, in seconds.
+pub struct TimingsJson {
+    pub eval_total: f64,
+    pub result_sort: f64,
+    pub query_preparation: f64,
+    pub inner_eval: f64,
+    pub exec_queue: f64,
+    pub exec_total: f64,
+}
+
+/// The `stats` object of a query answer, with Prometheus 3.x's fields in its order: `timings`, and
+/// `samples` with the totals and, when kept, the per-step counts as `[time, count]` pairs.
+pub fn stats(stats: &QueryStats, timings: &TimingsJson) -> String {
+    let s = &stats.samples;
+    let mut out = String::with_capacity(256);
+    out.push_str(r#"{"timings":{"#);
+    for (i, (name, secs)) in [
+        ("evalTotalTime", timings.eval_total),
+        ("resultSortTime", timings.result_sort),
+        ("queryPreparationTime", timings.query_preparation),
+        ("innerEvalTime", timings.inner_eval),
+        ("execQueueTime", timings.exec_queue),
+        ("execTotalTime", timings.exec_total),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let sep = if i > 0 { "," } else { "" };
+        let _ = write!(out, r#"{sep}"{name}":{}"#, go_json_number(secs));
+    }
+    out.push_str(r#"},"samples":{"#);
+    let per_step = |out: &mut String, name: &str, pick: fn(&(i64, u64, u64)) -> u64| {
+        let Some(steps) = &s.per_step else { return };
+        let _ = write!(out, r#""{name}":["#);
+        for (i, p) in steps.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('[');
+            push_timestamp(out, p.0);
+            let _ = write!(out, ",{}]", pick(p));
+        }
+        out.push_str("],");
+    };
+    per_step(&mut out, "totalQueryableSamplesPerStep", |p| p.1);
+    let _ = write!(out, r#""totalQueryableSamples":{},"#, s.total_queryable);
+    per_step(&mut out, "samplesReadPerStep", |p| p.2);
+    let _ = write!(
+        out,
+        r#""samplesRead":{},"peakSamples":{}}}}}"#,
+        s.read, s.peak
+    );
     out
 }
 
@@ -397,7 +462,7 @@ mod tests {
             v: 1e30,
         };
         assert_eq!(
-            envelope(&scalar, &[], &[]),
+            envelope(&scalar, &[], &[], None),
             r#"{"status":"success","data":{"resultType":"scalar","result":[1435781451.781,"1000000000000000000000000000000"]}}"#
         );
         let string = Value::String {
@@ -405,7 +470,7 @@ mod tests {
             s: "a<b".into(),
         };
         assert_eq!(
-            envelope(&string, &["w".into()], &[]),
+            envelope(&string, &["w".into()], &[], None),
             r#"{"status":"success","data":{"resultType":"string","result":[10.5,"a\u003cb"]},"warnings":["w"]}"#
         );
     }

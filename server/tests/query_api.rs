@@ -219,6 +219,68 @@ fn range_query_returns_a_matrix_as_prometheus_writes_it() {
 }
 
 #[test]
+fn stats_parameter_adds_sample_counts_and_timings() {
+    let e = Ember::seeded(&[]);
+    let range = |stats: &str| {
+        e.get_json(
+            "/api/v1/query_range",
+            &[
+                ("query", "up"),
+                ("start", &secs(T0)),
+                ("end", &secs(T0 + 30_000)),
+                ("step", "15s"),
+                ("stats", stats),
+            ],
+        )
+    };
+    // Without the parameter: no stats object.
+    let (_, plain) = range("");
+    assert_eq!(plain["data"].get("stats"), None);
+    // `all`: two series at three steps, one sample each, and the counts per step.
+    let (code, v) = range("all");
+    assert_eq!(code, 200, "{v}");
+    let stats = &v["data"]["stats"];
+    assert_eq!(stats["samples"]["totalQueryableSamples"], json!(6));
+    assert_eq!(stats["samples"]["samplesRead"], json!(6));
+    assert_eq!(
+        stats["samples"]["totalQueryableSamplesPerStep"],
+        json!([[1435781400, 2], [1435781415, 2], [1435781430, 2]])
+    );
+    assert!(stats["samples"]["peakSamples"].as_u64().unwrap() >= 6);
+    for t in [
+        "evalTotalTime",
+        "resultSortTime",
+        "queryPreparationTime",
+        "innerEvalTime",
+        "execQueueTime",
+        "execTotalTime",
+    ] {
+        let secs = stats["timings"][t].as_f64().unwrap_or(-1.0);
+        assert!((0.0..60.0).contains(&secs), "{t}: {stats}");
+    }
+    // `true`: totals only; the result itself is unchanged.
+    let (_, v) = range("true");
+    assert_eq!(v["data"]["result"], plain["data"]["result"]);
+    assert_eq!(
+        v["data"]["stats"]["samples"].get("totalQueryableSamplesPerStep"),
+        None
+    );
+    // Other values work as `true` with 3.x's deprecation warning.
+    let (_, v) = range("1");
+    assert_eq!(
+        v["data"]["stats"]["samples"]["totalQueryableSamples"],
+        json!(6)
+    );
+    assert_eq!(
+        v["warnings"],
+        json!([
+            "value \"1\" for parameter \"stats\" is deprecated and will be rejected in the next major release, use \"true\" or \"all\""
+        ])
+    );
+    e.stop();
+}
+
+#[test]
 fn scalar_and_string_results_have_prometheus_shapes() {
     let e = Ember::start(&[]);
     let cases = [

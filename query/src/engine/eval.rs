@@ -8,7 +8,7 @@
 //! `subquery`) as further `impl Evaluator` blocks.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ember::Db;
 use ember_index::Labels;
@@ -19,7 +19,7 @@ use super::range_call::{extension_of, widening};
 use super::rangefns;
 use super::selector::{self, InstantCursor, WindowCursor};
 use super::types::{StepSeries, Steps, drop_metric_name};
-use super::{QueryError, QueryOpts, QueryResult};
+use super::{QueryError, QueryOpts, QueryResult, QueryStats};
 use crate::functions::Annotation;
 use crate::functions::rate::Extension;
 use crate::value::{self, Value};
@@ -73,6 +73,9 @@ pub(crate) struct Evaluator<'a> {
     pub query_end: i64,
     /// The query text, for the `(line:col)` suffix of annotations.
     pub query: Option<&'a str>,
+    /// Whether `steps` is the query's own grid (not a subquery's or a step-invariant subtree's), so
+    /// sample statistics can be kept per step.
+    pub query_grid: bool,
 }
 
 impl<'a> Evaluator<'a> {
@@ -85,7 +88,15 @@ impl<'a> Evaluator<'a> {
             query_start: self.query_start,
             query_end: self.query_end,
             query: self.query,
+            query_grid: false,
         }
+    }
+
+    /// Counts samples a selector of this evaluator gives the evaluation at step `ts` (see
+    /// [`QueryCtx::count_samples`]).
+    pub(crate) fn count_samples(&self, ts: i64, queryable: u64, read: u64) {
+        let step = self.query_grid.then_some(ts);
+        self.ctx.count_samples(step, queryable, read);
     }
 
     pub(crate) fn delayed(&self) -> bool {
@@ -225,6 +236,7 @@ impl<'a> Evaluator<'a> {
                 let r = self.ref_time(sel.at, sel.offset, ts);
                 if let Some((_, v)) = cursor.at(&samples, r, lookback) {
                     self.ctx.add(1)?;
+                    self.count_samples(ts, 1, 1);
                     points.push((ts, v));
                 }
             }
@@ -260,6 +272,7 @@ impl<'a> Evaluator<'a> {
                 let window = cursor.window(&samples, r - lookback, r + lookback);
                 if let Some(v) = rangefns::smoothed_value(window, r) {
                     self.ctx.add(1)?;
+                    self.count_samples(ts, 1, 1);
                     points.push((ts, v));
                 }
             }
@@ -301,6 +314,8 @@ impl<'a> Evaluator<'a> {
                 continue;
             }
             self.ctx.add(samples.len())?;
+            let n = samples.len() as u64;
+            self.count_samples(self.steps.start, n, n);
             out.push(StepSeries {
                 labels: s.labels().clone(),
                 drop_name: false,
@@ -396,6 +411,11 @@ pub(crate) fn run(
         cancel.clone(),
         opts.max_samples,
         opts.max_memory_bytes,
+        opts.per_step_stats.then_some(Steps {
+            start,
+            end,
+            interval: if instant { 1 } else { interval },
+        }),
     );
     let ev = Evaluator {
         db,
@@ -410,7 +430,9 @@ pub(crate) fn run(
         query_start: start,
         query_end: end,
         query,
+        query_grid: true,
     };
+    let eval_started = Instant::now();
     let mut val = ev.eval(plan)?;
     if opts.delayed_name_removal {
         val = match val {
@@ -419,6 +441,8 @@ pub(crate) fn run(
             other => other,
         };
     }
+    let inner_eval = eval_started.elapsed();
+    let sort_started = Instant::now();
     let value = match val {
         Val::String(s) => Value::String { t: start, s },
         Val::Scalar(v) if instant => Value::Scalar {
@@ -454,11 +478,18 @@ pub(crate) fn run(
             Value::Matrix(m)
         }
     };
+    let result_sort = sort_started.elapsed();
     let ann = ctx.take_annotations();
     Ok(QueryResult {
         value,
         warnings: ann.warnings(),
         infos: ann.infos(),
+        stats: QueryStats {
+            samples: ctx.sample_stats(),
+            preparation: Duration::ZERO,
+            inner_eval,
+            result_sort,
+        },
     })
 }
 

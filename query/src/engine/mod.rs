@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use ember::Db;
 
-pub use limits::Cancel;
+pub use limits::{Cancel, SampleStats};
 
 use crate::ast::Expr;
 
@@ -60,6 +60,9 @@ pub struct QueryOpts {
     /// Prometheus' `promql-delayed-name-removal` feature: `__name__` is dropped at the end of
     /// evaluation instead of by each operation (off by default in Prometheus; promqltest runs with it on).
     pub delayed_name_removal: bool,
+    /// Keep sample statistics per step of the query's grid (the API's `stats=all`); the totals are
+    /// always kept.
+    pub per_step_stats: bool,
 }
 
 impl Default for QueryOpts {
@@ -72,18 +75,32 @@ impl Default for QueryOpts {
             max_points_per_series: 11_000,
             default_subquery_step_ms: 60_000,
             delayed_name_removal: false,
+            per_step_stats: false,
         }
     }
 }
 
-/// A query's value and the annotations raised while computing it.
-#[derive(Clone, Debug, PartialEq)]
+/// A query's value, the annotations raised while computing it, and what computing it took.
+#[derive(Clone, Debug)]
 pub struct QueryResult {
     pub value: Value,
     /// Texts of `PromQL warning: …` annotations.
     pub warnings: Vec<String>,
     /// Texts of `PromQL info: …` annotations.
     pub infos: Vec<String>,
+    pub stats: QueryStats,
+}
+
+/// Samples and times of one query, as the HTTP API's `stats` parameter reports them.
+#[derive(Clone, Debug, Default)]
+pub struct QueryStats {
+    pub samples: SampleStats,
+    /// Turning the parsed expression into a plan (durations, matchers and functions resolved).
+    pub preparation: Duration,
+    /// Evaluating the plan.
+    pub inner_eval: Duration,
+    /// Sorting and shaping the result.
+    pub result_sort: Duration,
 }
 
 /// Why a query failed. Messages are Prometheus' wording.
@@ -216,10 +233,14 @@ impl Engine {
     ) -> Result<QueryResult, QueryError> {
         let deadline = Instant::now() + self.opts.timeout;
         let times = plan::QueryTimes { start, end, step };
+        let prepare_started = Instant::now();
         let plan = plan::lower(expr, &times)?;
-        eval::run(
+        let preparation = prepare_started.elapsed();
+        let mut result = eval::run(
             db, &self.opts, &plan, query, start, end, step, deadline, cancel,
-        )
+        )?;
+        result.stats.preparation = preparation;
+        Ok(result)
     }
 
     /// The checks Prometheus' query API makes before running a range query.

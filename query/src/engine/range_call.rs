@@ -92,6 +92,7 @@ impl Evaluator<'_> {
             extension,
             widening: widening(extension, lookback),
             arg_pos: self.pos(c.args.first().and_then(Node::pos)),
+            per_step: self.query_grid && self.ctx.per_step(),
         };
         let mut out: Vec<StepSeries> = Vec::new();
         // Whether the output's label sets are known to be distinct without checking.
@@ -159,12 +160,9 @@ impl Evaluator<'_> {
             Source::Computed(series) => {
                 for s in series {
                     self.ctx.check()?;
-                    let w = run_windows(&feed, self.steps, &s.points).labelled(
-                        &feed,
-                        &s.labels,
-                        s.drop_name,
-                        self.delayed(),
-                    );
+                    let w = run_windows(&feed, self.steps, &s.points)
+                        .labelled(&feed, &s.labels, s.drop_name, self.delayed())
+                        .read_elsewhere();
                     out.extend(self.finish_range_series(&feed, w)?);
                 }
             }
@@ -194,16 +192,22 @@ impl Evaluator<'_> {
         w: Windows,
     ) -> Result<Option<StepSeries>, QueryError> {
         // Each window is held while the function runs, on top of what the query holds already.
-        if w.peak > 0 {
-            self.ctx.add(w.peak)?;
-            self.ctx.release(w.peak);
-        }
+        self.ctx.check_extra(w.peak)?;
         for a in w.annotations {
             self.ctx.annotate(a, feed.arg_pos.as_deref());
+        }
+        if feed.per_step {
+            for &(ts, queryable, read) in &w.per_step {
+                self.count_samples(ts, queryable, read);
+            }
+        } else {
+            self.ctx.count_samples(None, w.queryable, w.read);
         }
         if let Some(e) = w.err {
             return Err(e);
         }
+        // Prometheus measures the peak once per series, with its last window still held.
+        self.ctx.note_peak(w.last_window + w.points.len());
         let (Some((labels, drop_name)), false) = (w.labels, w.points.is_empty()) else {
             return Ok(None);
         };
@@ -224,6 +228,9 @@ struct Windows {
     points: Vec<(i64, f64)>,
     /// The most samples one window held, up to the window that failed if one did.
     peak: usize,
+    /// Samples in the window of the last step, which Prometheus still holds when it counts the
+    /// series' output towards the peak.
+    last_window: usize,
     /// Annotations raised, in order.
     annotations: Vec<Annotation>,
     /// The error that ended the series (reading it, or the function at some step).
@@ -232,6 +239,12 @@ struct Windows {
     labels: Option<(Labels, bool)>,
     /// The "might not be a counter" info of `rate`/`increase` for this series.
     non_counter: Option<Annotation>,
+    /// Samples of all windows (each window counted whole) and distinct samples among them.
+    queryable: u64,
+    read: u64,
+    /// `(step timestamp, queryable, read)` of each non-empty window, when per-step statistics are
+    /// kept.
+    per_step: Vec<(i64, u64, u64)>,
 }
 
 impl Windows {
@@ -239,11 +252,25 @@ impl Windows {
         Windows {
             points: Vec::new(),
             peak: 0,
+            last_window: 0,
             annotations: Vec::new(),
             err: Some(e),
             labels: None,
             non_counter: None,
+            queryable: 0,
+            read: 0,
+            per_step: Vec::new(),
         }
+    }
+
+    /// For windows over a subquery's points: those were read from storage by the subquery's own
+    /// selectors and counted there.
+    fn read_elsewhere(mut self) -> Self {
+        self.read = 0;
+        for p in &mut self.per_step {
+            p.2 = 0;
+        }
+        self
     }
 
     /// Adds the output's labels, computed from the input series' `labels` where the points are
@@ -316,10 +343,14 @@ fn run_windows(feed: &Feed<'_>, steps: Steps, samples: &[(i64, f64)]) -> Windows
     let mut w = Windows {
         points: Vec::with_capacity(points_capacity(feed, steps, samples)),
         peak: 0,
+        last_window: 0,
         annotations: Vec::new(),
         err: None,
         labels: None,
         non_counter: None,
+        queryable: 0,
+        read: 0,
+        per_step: Vec::new(),
     };
     // The counter resets of the whole series, found once: the windows of a range query overlap
     // (a 5m rate at 1m steps sees each sample five times), and most series never reset.
@@ -329,10 +360,27 @@ fn run_windows(feed: &Feed<'_>, steps: Steps, samples: &[(i64, f64)]) -> Windows
     for (step, ts) in steps.iter().enumerate() {
         let maxt = feed.ref_at.unwrap_or(ts) - feed.offset;
         let window = cursor.window(samples, maxt - feed.range - before, maxt + after);
+        w.last_window = window.len();
         if window.is_empty() {
             continue;
         }
         w.peak = w.peak.max(window.len());
+        // As Prometheus counts reads: the first window whole, later ones only past the previous
+        // step's end (a window shorter than the step reads nothing twice).
+        let queryable = window.len() as u64;
+        let read = if step == 0 {
+            queryable
+        } else if feed.ref_at.is_some() {
+            0 // the same window at every step
+        } else {
+            let fresh_after = maxt - steps.interval;
+            (window.len() - window.partition_point(|p| p.0 <= fresh_after)) as u64
+        };
+        w.queryable += queryable;
+        w.read += read;
+        if feed.per_step {
+            w.per_step.push((ts, queryable, read));
+        }
         for (a, sc) in args.iter_mut().zip(feed.scalars) {
             *a = sc[step];
         }
@@ -408,6 +456,8 @@ struct Feed<'a> {
     widening: (i64, i64),
     /// `line:col` of the first argument, for annotations.
     arg_pos: Option<String>,
+    /// Whether to keep sample statistics per step.
+    per_step: bool,
 }
 
 pub(crate) fn extension_of(anchored: bool, smoothed: bool) -> Option<Extension> {

@@ -2,7 +2,13 @@
 //! good and bad, PromQL that does not parse, and evaluation errors.
 
 use crate::compare::{Case, Check::*, Method::*, error_changed};
-use crate::{Times, params, rfc3339, secs};
+use crate::{Params, Times, params, rfc3339, secs};
+
+/// `p` with one more parameter.
+fn with(mut p: Params, key: &'static str, value: &str) -> Params {
+    p.push((key, value.to_string()));
+    p
+}
 
 pub fn cases(at: &Times) -> Vec<Case> {
     let (base, min) = (at.base, 60_000);
@@ -158,13 +164,15 @@ pub fn cases(at: &Times) -> Vec<Case> {
                 ("time", &t),
                 ("stats", "all"),
             ]),
-            // TODO(docs/api-differences.md, bug 3): Ember ignores `stats`.
-            KnownBug {
-                what: "bug 3: Ember ignores the stats parameter",
-                once_fixed: &ShapeOnly {
-                    drop: &["/data/stats/samples/samplesRead"],
-                    why: "timings differ from run to run; 3.x added samplesRead",
-                },
+            Without {
+                drop: &[
+                    "/data/stats/timings",
+                    "/data/stats/samples/samplesRead",
+                    "/data/stats/samples/samplesReadPerStep",
+                    "/data/stats/samples/totalQueryableSamplesPerStep",
+                ],
+                why: "timings are the process's own; 3.x added samplesRead; per-step counts need a \
+                      feature flag in Prometheus",
             },
         ),
         // Range queries.
@@ -399,6 +407,37 @@ pub fn cases(at: &Times) -> Vec<Case> {
         q(
             "duplicate_labelsets_after_label_replace",
             r#"label_replace(temperature_celsius, "room", "x", "", "")"#,
+        ),
+        // `stats`: the sample counts must agree with 2.42's; timings describe the process, and
+        // `samplesRead` is 3.x's addition.
+        case(
+            "stats_true_counts_samples_like_prometheus",
+            Get,
+            "/api/v1/query",
+            with(
+                instant("max(rate(http_requests_total[5m]))"),
+                "stats",
+                "true",
+            ),
+            Without {
+                drop: &["/data/stats/timings", "/data/stats/samples/samplesRead"],
+                why: "timings are the process's own; samplesRead is new in 3.x",
+            },
+        ),
+        case(
+            "stats_all_on_a_range_query",
+            Get,
+            "/api/v1/query_range",
+            with(range("rate(http_requests_total[5m])", "60"), "stats", "all"),
+            Without {
+                drop: &[
+                    "/data/stats/timings",
+                    "/data/stats/samples/samplesRead",
+                    "/data/stats/samples/samplesReadPerStep",
+                    "/data/stats/samples/totalQueryableSamplesPerStep",
+                ],
+                why: "per-step counts need --enable-feature=promql-per-step-stats in Prometheus",
+            },
         ),
     ]
 }

@@ -5,6 +5,7 @@
 mod calls;
 mod operators;
 mod selection;
+mod stats;
 
 use std::time::{Duration, Instant};
 
