@@ -14,10 +14,10 @@ use ember_wal::{Compression, SyncPolicy, Wal, WalOptions};
 
 use crate::appender::Appender;
 use crate::error::{Error, Result};
-use crate::head::read::Series;
 use crate::head::replay::{self, ReplayStats};
 use crate::head::series::ChunkOpts;
 use crate::head::{Head, HeadMemory};
+use crate::read::Series;
 
 /// How a database is opened. `Options::default()` matches Prometheus' defaults where one exists.
 #[derive(Clone, Debug)]

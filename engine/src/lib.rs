@@ -38,6 +38,7 @@ pub mod chunks;
 pub mod db;
 pub mod error;
 pub(crate) mod head;
+pub(crate) mod read;
 pub mod tombstones;
 
 pub use appender::Appender;
@@ -48,6 +49,6 @@ pub use ember_index::{Label, Labels, MatchType, Matcher, SeriesRef};
 pub use ember_wal::SyncPolicy;
 pub use error::{Error, Result};
 pub use head::HeadMemory;
-pub use head::read::{SampleIter, Series};
 pub use head::replay::ReplayStats;
+pub use read::{SampleIter, Series};
 pub use tombstones::{Interval, Tombstones};
