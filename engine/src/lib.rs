@@ -35,6 +35,7 @@ pub mod appender;
 pub mod block;
 pub mod chunkenc;
 pub mod chunks;
+pub mod compact;
 pub mod db;
 pub mod error;
 pub(crate) mod head;
