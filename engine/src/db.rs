@@ -122,6 +122,7 @@ impl Db {
                 ),
             },
         })?;
+        crate::block::dir::remove_tmp_dirs(&dir)?;
         let head = Head::new(
             ChunkOpts {
                 chunk_range: opts.block_range_ms.max(1),

@@ -10,6 +10,7 @@
 //! This module owns the directory's layout and `meta.json`. It does not yet open a whole block for
 //! queries, plan or run compactions, or write the index.
 
+pub mod dir;
 pub(crate) mod fileutil;
 pub mod meta;
 
