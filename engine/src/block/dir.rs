@@ -37,8 +37,11 @@ pub fn is_tmp_block_dir(name: &str) -> bool {
     }
 }
 
+/// Block directories found by [`scan`], by ULID.
+pub(crate) type BlockDirs = Vec<(Ulid, PathBuf)>;
+
 /// The block directories in `dir` (by ULID), sorted by name, and the temporary directories.
-pub(crate) fn scan(dir: &Path) -> Result<(Vec<(Ulid, PathBuf)>, Vec<PathBuf>)> {
+pub(crate) fn scan(dir: &Path) -> Result<(BlockDirs, Vec<PathBuf>)> {
     let mut blocks = Vec::new();
     let mut tmp = Vec::new();
     let entries = match fs::read_dir(dir) {
