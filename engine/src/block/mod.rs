@@ -13,6 +13,7 @@
 pub mod dir;
 pub(crate) mod fileutil;
 pub mod meta;
+pub(crate) mod writer;
 
 pub use meta::{BlockDesc, BlockMeta, BlockStats, Compaction, ThanosDownsample, ThanosMeta};
 
