@@ -113,10 +113,6 @@ impl<'a> Cursor<'a> {
         Ok(s)
     }
 
-    pub(crate) fn skip(&mut self, n: usize, what: &str) -> Result<(), Error> {
-        self.bytes(n, what).map(|_| ())
-    }
-
     pub(crate) fn be32(&mut self, what: &str) -> Result<u32, Error> {
         let b = self.bytes(4, what)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
@@ -276,7 +272,7 @@ mod tests {
     fn cursor_errors_name_the_absolute_offset() {
         let b = [0u8, 0, 0];
         let mut c = Cursor::new(&b, 100);
-        c.skip(1, "x").unwrap();
+        c.bytes(1, "x").unwrap();
         match c.be32("field") {
             Err(Error::CorruptIndex { offset, .. }) => assert_eq!(offset, 101),
             other => panic!("{other:?}"),

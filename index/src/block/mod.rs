@@ -10,11 +10,11 @@
 //! point into, `meta.json`, tombstones, or choosing and syncing the block
 //! directory: those belong to the engine's block writer.
 
-#[allow(dead_code)] // The reader (next commit) uses the decoding half.
 mod encoding;
-
+mod reader;
 mod writer;
 
+pub use reader::{IndexReader, Symbols};
 pub use writer::IndexWriter;
 
 /// First four bytes of every index file.
