@@ -12,10 +12,6 @@
 //! It does not own selecting series (the head's postings, a block's index, [`crate::Querier`]), nor
 //! applying tombstones to a block's chunks (the block does that, using [`reencode`]).
 
-// The block read path (next step) is the user of mapped chunks and merging; until it lands they are
-// exercised by this module's tests only.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -143,6 +139,10 @@ impl Series {
             mint,
             maxt,
         }
+    }
+
+    pub(crate) fn into_parts(self) -> (Labels, Vec<SeriesChunk>) {
+        (self.labels, self.chunks)
     }
 
     pub fn labels(&self) -> &Labels {

@@ -85,7 +85,6 @@ pub(crate) fn remove_tmp_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
 /// Deletes block `ulid` from `dir` if it exists: renamed to `<ulid>.tmp-for-deletion` (and the rename
 /// made durable) before its files are removed, so a crash midway leaves a temporary directory, which the
 /// next open removes, rather than a block missing some of its files.
-#[cfg_attr(not(test), allow(dead_code))] // used once blocks are loaded
 pub(crate) fn delete_block(dir: &Path, ulid: Ulid) -> Result<bool> {
     let path = dir.join(ulid.to_string());
     match fs::symlink_metadata(&path) {
@@ -104,7 +103,6 @@ pub(crate) fn delete_block(dir: &Path, ulid: Ulid) -> Result<bool> {
 }
 
 /// Total bytes of the regular files under `path` (0 if it does not exist).
-#[cfg_attr(not(test), allow(dead_code))] // used once blocks are loaded
 pub(crate) fn dir_size(path: &Path) -> u64 {
     let Ok(entries) = fs::read_dir(path) else {
         return 0;

@@ -8,9 +8,6 @@
 //!
 //! It does not own where series come from (the head or other blocks) nor deleting parent blocks.
 
-// Head compaction (which needs the block reader to land first) is the caller; until then the tests are.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};

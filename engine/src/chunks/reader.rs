@@ -79,7 +79,6 @@ impl ChunkReader {
 
     /// The chunk at `r` as `(encoding, start, len)`: where its data lies in the segment's bytes, after
     /// the same checks as [`ChunkReader::chunk`]. Lets a caller keep the position instead of a borrow.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn chunk_position(&self, r: ChunkRef) -> Result<(u8, u32, u32)> {
         let seg = self.segment(r)?;
         let (c, _) = read_frame(&seg.path, &seg.map, r.offset() as usize)?;

@@ -97,3 +97,28 @@ impl Head {
         out
     }
 }
+
+impl Head {
+    /// Every series with samples in `[mint, maxt]`, with its chunks overlapping that range, sorted by
+    /// labels: the input of a block cut from the head.
+    pub(crate) fn series_for_block(
+        &self,
+        mint: i64,
+        maxt: i64,
+    ) -> Vec<crate::block::writer::SeriesToWrite> {
+        let refs = self.refs_for(&[]);
+        let mut out = Vec::with_capacity(refs.len());
+        for r in refs {
+            let Some(cell) = self.get(r) else { continue };
+            let chunks = cell.state.lock().chunks_in(mint, maxt);
+            if !chunks.is_empty() {
+                out.push(crate::block::writer::SeriesToWrite {
+                    labels: self.symbols.resolve(&cell.labels),
+                    chunks,
+                });
+            }
+        }
+        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        out
+    }
+}
