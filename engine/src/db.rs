@@ -1,8 +1,11 @@
 //! The database handle: opening a data directory, handing out appenders and queriers, truncating the head
-//! with a WAL checkpoint, and closing.
+//! with a WAL checkpoint, compaction and retention, and closing.
 //!
-//! Owns the data directory's layout (`wal/`, the `lock` file) and the order of start-up (lock, replay, then
-//! open the WAL for writing). It does not own blocks or compaction (a later layer).
+//! Owns the data directory's layout (`wal/`, the `lock` file, one directory per block), the order of
+//! start-up (lock, remove leftovers of interrupted block writes, load blocks and delete those replaced by
+//! a compacted block or past retention, replay the WAL for what no block holds, then open the WAL for
+//! writing), and the set of loaded blocks that queries read together with the head. It does not own the
+//! block file formats ([`crate::block`]) nor the compaction planner ([`crate::compact`]).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -11,13 +14,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ember_index::{Labels, Matcher};
 use ember_wal::{Compression, SyncPolicy, Wal, WalOptions};
+use parking_lot::{Mutex, RwLock};
+use ulid::Ulid;
 
 use crate::appender::Appender;
+use crate::block::reader::Block;
+use crate::block::writer::{SeriesToWrite, write_block};
+use crate::block::{BlockMeta, dir as blockdir};
+use crate::compact::plan;
 use crate::error::{Error, Result};
-use crate::head::read::Series;
 use crate::head::replay::{self, ReplayStats};
-use crate::head::series::ChunkOpts;
+use crate::head::series::{ChunkOpts, range_for_timestamp};
 use crate::head::{Head, HeadMemory};
+use crate::read::{Series, merge_series_lists};
 
 /// How a database is opened. `Options::default()` matches Prometheus' defaults where one exists.
 #[derive(Clone, Debug)]
@@ -42,6 +51,17 @@ pub struct Options {
     /// with [`Error::HeadSeriesLimit`]; existing series keep ingesting. A restart never drops series that
     /// were already acknowledged, even if there are more than the limit.
     pub head_series_limit: Option<u64>,
+    /// Blocks whose newest sample is this much older than the newest block's are deleted (Prometheus'
+    /// `--storage.tsdb.retention.time`, default 15 d). 0 disables time retention.
+    pub retention_ms: i64,
+    /// The oldest blocks are deleted while blocks plus WAL take more bytes than this (Prometheus'
+    /// `--storage.tsdb.retention.size`). `None` disables size retention.
+    pub retention_bytes: Option<u64>,
+    /// Largest block leveled compaction builds (`None`: 31 d, or a tenth of `retention_ms` when smaller).
+    pub max_block_duration_ms: Option<i64>,
+    /// A block that fails to open is skipped with a logged error instead of failing [`Db::open`].
+    /// Prometheus refuses to start; so does Ember by default.
+    pub skip_corrupt_blocks: bool,
 }
 
 impl Default for Options {
@@ -54,6 +74,10 @@ impl Default for Options {
             samples_per_chunk: 120,
             repair_wal: false,
             head_series_limit: None,
+            retention_ms: 15 * 24 * 3600 * 1000,
+            retention_bytes: None,
+            max_block_duration_ms: None,
+            skip_corrupt_blocks: false,
         }
     }
 }
@@ -63,6 +87,10 @@ pub(crate) struct DbInner {
     pub(crate) head: Head,
     pub(crate) wal: Wal,
     pub(crate) opts: Options,
+    /// Loaded blocks, sorted by `min_time`. Replaced as a whole, so a query takes a consistent set.
+    blocks: RwLock<Arc<Vec<Arc<Block>>>>,
+    /// Serialises compaction, retention and block reloads.
+    compact_lock: Mutex<()>,
     closed: AtomicBool,
     _lock: File,
 }
@@ -122,6 +150,8 @@ impl Db {
                 ),
             },
         })?;
+        blockdir::remove_tmp_dirs(&dir)?;
+        let blocks = load_blocks(&dir, &opts)?;
         let head = Head::new(
             ChunkOpts {
                 chunk_range: opts.block_range_ms.max(1),
@@ -129,9 +159,19 @@ impl Db {
             },
             opts.head_series_limit.unwrap_or(u64::MAX),
         );
+        // What a block holds is never in the head: the WAL may still hold it if the process stopped
+        // between writing a block and checkpointing the WAL.
+        let blocks_end = blocks.iter().map(|b| b.meta().max_time).max();
+        if let Some(end) = blocks_end {
+            head.raise_min_valid(end);
+        }
         let wal_dir = dir.join("wal");
         let started = std::time::Instant::now();
         let stats = replay::replay(&head, &wal_dir, opts.repair_wal)?;
+        if let Some(end) = blocks_end {
+            // Series whose samples were all in blocks are left empty by replay.
+            head.truncate(end);
+        }
         tracing::info!(?stats, elapsed = ?started.elapsed(), "WAL replay done");
         let wal = Wal::open(
             &wal_dir,
@@ -151,6 +191,8 @@ impl Db {
                 head,
                 wal,
                 opts,
+                blocks: RwLock::new(Arc::new(blocks)),
+                compact_lock: Mutex::new(()),
                 closed: AtomicBool::new(false),
                 _lock: lock,
             }),
@@ -304,7 +346,12 @@ pub struct TruncateStats {
     pub checkpoint_samples: usize,
 }
 
-/// Reads series, samples and label metadata over a fixed time range.
+/// Reads series, samples and label metadata over a fixed time range, from the head and every block
+/// overlapping it.
+///
+/// Each call reads the head first and then the current set of blocks, so a compaction that moves a range
+/// from the head into a new block between the two reads is seen through the block; if both hold a
+/// sample (the moment between writing a block and truncating the head), it is returned once.
 pub struct Querier {
     db: Arc<DbInner>,
     mint: i64,
@@ -312,36 +359,115 @@ pub struct Querier {
 }
 
 impl Querier {
-    /// Series matching every matcher that have samples in range, sorted by label set. With no matchers,
-    /// every series.
+    /// The blocks overlapping the range, oldest ULID first (the merge priority: a newer block's sample
+    /// wins at a timestamp both hold, and the head's wins over all).
+    fn blocks(&self) -> Vec<Arc<Block>> {
+        let all = self.db.blocks.read().clone();
+        let mut bs: Vec<Arc<Block>> = all
+            .iter()
+            .filter(|b| b.overlaps(self.mint, self.maxt))
+            .cloned()
+            .collect();
+        bs.sort_by_key(|b| b.meta().ulid);
+        bs
+    }
+
+    /// Series matching every matcher that have samples in range, sorted by label set, one per label set
+    /// across head and blocks. With no matchers, every series. A block whose index cannot be read is
+    /// left out with a logged error; [`Querier::try_select`] reports it instead.
     pub fn select(&self, matchers: &[Matcher]) -> Vec<Series> {
-        self.db.head.select(matchers, self.mint, self.maxt)
+        self.select_inner(matchers, false).unwrap_or_default()
+    }
+
+    /// [`Querier::select`], failing on the first block that cannot be read.
+    pub fn try_select(&self, matchers: &[Matcher]) -> Result<Vec<Series>> {
+        self.select_inner(matchers, true)
+    }
+
+    fn select_inner(&self, matchers: &[Matcher], strict: bool) -> Result<Vec<Series>> {
+        let head = self.db.head.select(matchers, self.mint, self.maxt);
+        let blocks = self.blocks();
+        if blocks.is_empty() {
+            return Ok(head);
+        }
+        let mut lists = Vec::with_capacity(blocks.len() + 1);
+        for b in &blocks {
+            match b.select(matchers, self.mint, self.maxt) {
+                Ok(l) => lists.push(l),
+                Err(e) if strict => return Err(e),
+                Err(e) => {
+                    tracing::error!(block = %b.dir().display(), error = %e, "block left out of a query")
+                }
+            }
+        }
+        lists.push(head);
+        Ok(merge_series_lists(lists, self.mint, self.maxt))
     }
 
     /// The label sets of the series [`Querier::select`] returns, in the same order, without their
     /// samples.
     pub fn select_labels(&self, matchers: &[Matcher]) -> Vec<Labels> {
-        self.db.head.select_labels(matchers, self.mint, self.maxt)
+        let mut out = self.db.head.select_labels(matchers, self.mint, self.maxt);
+        let blocks = self.blocks();
+        if blocks.is_empty() {
+            return out;
+        }
+        for b in &blocks {
+            match b.select_labels(matchers, self.mint, self.maxt) {
+                Ok(l) => out.extend(l),
+                Err(e) => {
+                    tracing::error!(block = %b.dir().display(), error = %e, "block left out of a query")
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// Label names (sorted) of the series matching `matchers` (all series when empty).
     pub fn label_names(&self, matchers: &[Matcher]) -> Vec<String> {
-        let p = self.db.head.postings.read();
-        if matchers.is_empty() {
-            p.label_names()
-        } else {
-            p.label_names_for(matchers)
-        }
+        let mut out = {
+            let p = self.db.head.postings.read();
+            if matchers.is_empty() {
+                p.label_names()
+            } else {
+                p.label_names_for(matchers)
+            }
+        };
+        self.union_from_blocks(&mut out, |b| b.label_names(matchers));
+        out
     }
 
     /// Values (sorted) of label `name` among the series matching `matchers` (all series when empty).
     pub fn label_values(&self, name: &str, matchers: &[Matcher]) -> Vec<String> {
-        let p = self.db.head.postings.read();
-        if matchers.is_empty() {
-            p.label_values(name)
-        } else {
-            p.label_values_for(name, matchers)
+        let mut out = {
+            let p = self.db.head.postings.read();
+            if matchers.is_empty() {
+                p.label_values(name)
+            } else {
+                p.label_values_for(name, matchers)
+            }
+        };
+        self.union_from_blocks(&mut out, |b| b.label_values(name, matchers));
+        out
+    }
+
+    fn union_from_blocks(&self, out: &mut Vec<String>, f: impl Fn(&Block) -> Result<Vec<String>>) {
+        let blocks = self.blocks();
+        if blocks.is_empty() {
+            return;
         }
+        for b in &blocks {
+            match f(b) {
+                Ok(v) => out.extend(v),
+                Err(e) => {
+                    tracing::error!(block = %b.dir().display(), error = %e, "block left out of a query")
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
     }
 
     pub fn mint(&self) -> i64 {
@@ -350,5 +476,279 @@ impl Querier {
 
     pub fn maxt(&self) -> i64 {
         self.maxt
+    }
+}
+
+/// Opens the blocks in `dir`, then deletes those that are obsolete: listed as parent or source of another
+/// loaded block (left behind by a compaction interrupted before it deleted them), marked deletable, or
+/// past retention. A block that fails to open fails the whole open unless a loaded block replaces it or
+/// `skip_corrupt_blocks` is set (then it is left on disk, unused, and logged).
+fn load_blocks(dir: &Path, opts: &Options) -> Result<Vec<Arc<Block>>> {
+    let (dirs, _) = blockdir::scan(dir)?;
+    let mut loaded = Vec::new();
+    let mut corrupted = Vec::new();
+    for (ulid, path) in dirs {
+        match Block::open(&path) {
+            Ok(b) => loaded.push(Arc::new(b)),
+            Err(e) => corrupted.push((ulid, e)),
+        }
+    }
+    let mut obsolete = std::collections::HashSet::new();
+    for b in &loaded {
+        let c = &b.meta().compaction;
+        obsolete.extend(c.parents.iter().map(|p| p.ulid));
+        obsolete.extend(c.sources.iter().copied().filter(|&u| u != b.meta().ulid));
+        if c.deletable {
+            obsolete.insert(b.meta().ulid);
+        }
+    }
+    for (ulid, e) in corrupted {
+        if obsolete.contains(&ulid) {
+            tracing::warn!(%ulid, error = %e, "unreadable block replaced by a compacted one; deleting it");
+        } else if opts.skip_corrupt_blocks {
+            tracing::error!(%ulid, error = %e, "skipping a block that cannot be opened");
+        } else {
+            return Err(e);
+        }
+    }
+    loaded.retain(|b| !obsolete.contains(&b.meta().ulid));
+    for ulid in obsolete {
+        if blockdir::delete_block(dir, ulid)? {
+            tracing::info!(%ulid, "deleted obsolete block");
+        }
+    }
+    let doomed = beyond_retention(&loaded, opts, blockdir::dir_size(&dir.join("wal")));
+    loaded.retain(|b| !doomed.contains(&b.meta().ulid));
+    for ulid in doomed {
+        blockdir::delete_block(dir, ulid)?;
+        tracing::info!(%ulid, "deleted block past retention");
+    }
+    loaded.sort_by_key(|b| (b.meta().min_time, b.meta().ulid));
+    Ok(loaded)
+}
+
+/// Blocks to delete by time and size retention, as Prometheus decides: by time, every block whose end is
+/// at least `retention_ms` before the newest block's end; by size, counting the WAL first and then blocks
+/// from newest to oldest, the block that crosses the limit and every older one.
+fn beyond_retention(blocks: &[Arc<Block>], opts: &Options, wal_bytes: u64) -> Vec<Ulid> {
+    let mut bs: Vec<&Arc<Block>> = blocks.iter().collect();
+    bs.sort_by_key(|b| std::cmp::Reverse(b.meta().max_time));
+    let mut out = Vec::new();
+    if let (Some(newest), true) = (bs.first(), opts.retention_ms > 0) {
+        let newest_end = newest.meta().max_time;
+        if let Some(i) = bs
+            .iter()
+            .position(|b| newest_end.saturating_sub(b.meta().max_time) >= opts.retention_ms)
+            .filter(|&i| i > 0)
+        {
+            out.extend(bs[i..].iter().map(|b| b.meta().ulid));
+        }
+    }
+    if let Some(limit) = opts.retention_bytes {
+        let mut total = wal_bytes;
+        if let Some(i) = bs.iter().position(|b| {
+            total = total.saturating_add(b.size());
+            total > limit
+        }) {
+            out.extend(bs[i..].iter().map(|b| b.meta().ulid));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// What [`Db::compact`] did.
+#[derive(Debug, Default, Clone)]
+pub struct CompactStats {
+    /// Blocks cut from the head.
+    pub head_blocks: Vec<Ulid>,
+    /// Blocks written by merging blocks.
+    pub compacted_blocks: Vec<Ulid>,
+    /// Blocks deleted: replaced by a compacted block, or past retention.
+    pub deleted_blocks: Vec<Ulid>,
+}
+
+impl Db {
+    /// Metadata of the loaded blocks, by `min_time`.
+    pub fn blocks(&self) -> Vec<BlockMeta> {
+        self.inner
+            .blocks
+            .read()
+            .iter()
+            .map(|b| b.meta().clone())
+            .collect()
+    }
+
+    /// The compaction ranges in use: the block range, then ×3 steps up to the largest block allowed.
+    pub fn block_ranges(&self) -> Vec<i64> {
+        let o = &self.inner.opts;
+        let max = o
+            .max_block_duration_ms
+            .unwrap_or_else(|| crate::compact::default_max_block_duration(o.retention_ms));
+        crate::compact::block_ranges(o.block_range_ms.max(1), max)
+    }
+
+    /// Runs every compaction that is due, then retention. Meant to be called periodically (the server
+    /// does it every minute, as Prometheus does):
+    ///
+    /// 1. While the head spans more than 1.5 block ranges, its oldest block-range-aligned window is
+    ///    written into a level-1 block and the head (and WAL) truncated at the window's end.
+    /// 2. While the planner finds blocks to merge ([`crate::compact::plan`]), they are merged into one
+    ///    block, which replaces them; overlapping blocks are merged sample by sample.
+    /// 3. Blocks past time or size retention are deleted.
+    ///
+    /// Every block is written in a temporary directory, fsynced and renamed into place before anything
+    /// it replaces is deleted, so a crash at any point loses nothing committed.
+    pub fn compact(&self) -> Result<CompactStats> {
+        let inner = &self.inner;
+        if inner.is_closed() {
+            return Err(Error::Closed);
+        }
+        let _guard = inner.compact_lock.lock();
+        let mut stats = CompactStats::default();
+        let range = inner.opts.block_range_ms.max(1);
+        loop {
+            let h = &inner.head;
+            let (hmin, hmax) = (h.min_time(), h.max_time());
+            if hmin > hmax || hmax.saturating_sub(hmin) <= range / 2 * 3 {
+                break;
+            }
+            let maxt = range_for_timestamp(hmin, range);
+            // Appenders already refuse this range (it is more than half a range behind the newest
+            // sample); raising the floor makes that explicit and keeps replay out of it.
+            h.raise_min_valid(maxt);
+            let series = h.series_for_block(hmin, maxt - 1);
+            let mut meta = BlockMeta::new(hmin, maxt);
+            if let Some(path) = write_block(&inner.dir, &mut meta, series)? {
+                let block = Arc::new(Block::open(&path)?);
+                tracing::info!(ulid = %meta.ulid, mint = hmin, maxt, samples = meta.stats.num_samples, "head block written");
+                self.swap_blocks(&[], Some(block));
+                stats.head_blocks.push(meta.ulid);
+            }
+            self.truncate_head(maxt)?;
+        }
+        let ranges = self.block_ranges();
+        loop {
+            let metas = self.blocks();
+            let chosen = plan::plan(&metas, &ranges);
+            if chosen.is_empty() {
+                break;
+            }
+            let (new, deleted) = self.compact_blocks(&chosen)?;
+            stats.compacted_blocks.extend(new);
+            stats.deleted_blocks.extend(deleted);
+        }
+        stats.deleted_blocks.extend(self.apply_retention()?);
+        Ok(stats)
+    }
+
+    /// Replaces the blocks in `remove` with `add` in the loaded set.
+    fn swap_blocks(&self, remove: &[Ulid], add: Option<Arc<Block>>) {
+        let mut guard = self.inner.blocks.write();
+        let mut next: Vec<Arc<Block>> = guard
+            .iter()
+            .filter(|b| !remove.contains(&b.meta().ulid))
+            .cloned()
+            .collect();
+        next.extend(add);
+        next.sort_by_key(|b| (b.meta().min_time, b.meta().ulid));
+        *guard = Arc::new(next);
+    }
+
+    /// Merges the blocks `ulids` into one; returns the new block (if any sample was left) and the
+    /// deleted parents. On failure the parents are marked `failed` so the planner moves on.
+    fn compact_blocks(&self, ulids: &[Ulid]) -> Result<(Option<Ulid>, Vec<Ulid>)> {
+        let inner = &self.inner;
+        let current = inner.blocks.read().clone();
+        let mut parents: Vec<Arc<Block>> = current
+            .iter()
+            .filter(|b| ulids.contains(&b.meta().ulid))
+            .cloned()
+            .collect();
+        parents.sort_by_key(|b| b.meta().ulid);
+        let metas: Vec<&BlockMeta> = parents.iter().map(|b| b.meta()).collect();
+        let mut meta = crate::compact::compacted_meta(Ulid::new(), &metas);
+        let (mint, maxt) = (meta.min_time, meta.max_time - 1);
+        let written = parents
+            .iter()
+            .map(|b| b.select(&[], mint, maxt))
+            .collect::<Result<Vec<_>>>()
+            .and_then(|lists| {
+                let series = merge_series_lists(lists, mint, maxt)
+                    .into_iter()
+                    .map(|s| {
+                        let (labels, chunks) = s.into_parts();
+                        SeriesToWrite { labels, chunks }
+                    })
+                    .collect();
+                write_block(&inner.dir, &mut meta, series)
+            });
+        let path = match written {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, ?ulids, "compaction failed; marking its blocks failed");
+                self.mark_parents(&parents, |m| m.compaction.failed = true);
+                return Err(e);
+            }
+        };
+        let new = match path {
+            Some(p) => {
+                let block = Arc::new(Block::open(&p)?);
+                tracing::info!(ulid = %meta.ulid, level = meta.compaction.level, mint = meta.min_time, maxt = meta.max_time, "blocks compacted");
+                Some(block)
+            }
+            None => {
+                // Everything was deleted: mark the parents so a crash before their deletion still ends
+                // with them gone.
+                self.mark_parents(&parents, |m| m.compaction.deletable = true);
+                None
+            }
+        };
+        let new_ulid = new.as_ref().map(|b| b.meta().ulid);
+        let removed: Vec<Ulid> = parents.iter().map(|b| b.meta().ulid).collect();
+        self.swap_blocks(&removed, new);
+        for &u in &removed {
+            blockdir::delete_block(&inner.dir, u)?;
+        }
+        Ok((new_ulid, removed))
+    }
+
+    /// Rewrites the parents' `meta.json` with `f` applied and reloads them, logging failures (this runs
+    /// on an error path already).
+    fn mark_parents(&self, parents: &[Arc<Block>], f: impl Fn(&mut BlockMeta)) {
+        for b in parents {
+            let mut m = b.meta().clone();
+            f(&mut m);
+            let reopened = m
+                .write_to_dir(b.dir())
+                .and_then(|_| Block::open(b.dir()).map(Arc::new));
+            match reopened {
+                Ok(nb) => self.swap_blocks(&[b.meta().ulid], Some(nb)),
+                Err(e) => {
+                    tracing::error!(block = %b.dir().display(), error = %e, "cannot update block meta")
+                }
+            }
+        }
+    }
+
+    /// Deletes the blocks past time or size retention; returns their ULIDs.
+    fn apply_retention(&self) -> Result<Vec<Ulid>> {
+        let inner = &self.inner;
+        let current = inner.blocks.read().clone();
+        let doomed = beyond_retention(
+            &current,
+            &inner.opts,
+            blockdir::dir_size(&inner.dir.join("wal")),
+        );
+        if doomed.is_empty() {
+            return Ok(doomed);
+        }
+        self.swap_blocks(&doomed, None);
+        for &u in &doomed {
+            blockdir::delete_block(&inner.dir, u)?;
+            tracing::info!(ulid = %u, "deleted block past retention");
+        }
+        Ok(doomed)
     }
 }

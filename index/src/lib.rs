@@ -1,12 +1,14 @@
 //! `ember-index`: label sets, label matchers, sorted-postings set algebra and
-//! the in-memory postings (inverted) index used by the head block.
+//! the in-memory postings (inverted) index used by the head block, and the
+//! `index` file of persisted blocks ([`block`]).
 //!
 //! This crate owns the *meaning* of a series identity (a [`Labels`] set) and of
-//! selecting series by label ([`Matcher`], [`MemPostings::postings_for_matchers`]).
-//! It does not own sample storage, the WAL, persistent on-disk index blocks or
-//! locking: [`MemPostings`] is a plain data structure that the head wraps in a
-//! lock of its choosing.
+//! selecting series by label ([`Matcher`], [`MemPostings::postings_for_matchers`],
+//! [`block::IndexReader::postings_for_matchers`]). It does not own sample
+//! storage, the WAL, chunk files, block directories or locking: [`MemPostings`]
+//! is a plain data structure that the head wraps in a lock of its choosing.
 
+pub mod block;
 mod error;
 mod fast_regex;
 pub mod labels;

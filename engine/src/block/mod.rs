@@ -7,13 +7,18 @@
 //! <ulid>/tombstones    deleted time ranges           (crate::tombstones)
 //! ```
 //!
-//! This module owns the directory's layout and `meta.json`. It does not yet open a whole block for
-//! queries, plan or run compactions, or write the index.
+//! This module owns the directory's layout, `meta.json`, opening a block for queries ([`Block`]) and
+//! writing one (`writer`). It does not own the index format (the `ember-index` crate), planning
+//! compactions ([`crate::compact`]) or deciding which blocks are loaded ([`crate::Db`]).
 
+pub mod dir;
 pub(crate) mod fileutil;
 pub mod meta;
+pub mod reader;
+pub(crate) mod writer;
 
 pub use meta::{BlockDesc, BlockMeta, BlockStats, Compaction, ThanosDownsample, ThanosMeta};
+pub use reader::Block;
 
 use std::path::{Path, PathBuf};
 

@@ -71,6 +71,29 @@ impl ChunkReader {
         read_frame(&seg.path, &seg.map, r.offset() as usize).map(|(c, _)| c)
     }
 
+    /// The whole mapped segment at zero-based position `index` (header included).
+    #[inline]
+    pub(crate) fn segment_bytes(&self, index: u32) -> Option<&[u8]> {
+        self.segments.get(index as usize).map(|s| &s.map[..])
+    }
+
+    /// The chunk at `r` as `(encoding, start, len)`: where its data lies in the segment's bytes, after
+    /// the same checks as [`ChunkReader::chunk`]. Lets a caller keep the position instead of a borrow.
+    pub(crate) fn chunk_position(&self, r: ChunkRef) -> Result<(u8, u32, u32)> {
+        let seg = self.segment(r)?;
+        let (c, _) = read_frame(&seg.path, &seg.map, r.offset() as usize)?;
+        // The data is a sub-slice of the map, so the difference of the pointers is its offset.
+        let start = c.data.as_ptr() as usize - seg.map.as_ptr() as usize;
+        match (u32::try_from(start), u32::try_from(c.data.len())) {
+            (Ok(start), Ok(len)) => Ok((c.encoding, start, len)),
+            _ => Err(corrupt(
+                &seg.path,
+                r.offset() as usize,
+                "chunk data lies beyond the 4 GiB a position can address",
+            )),
+        }
+    }
+
     /// Number of segment files.
     pub fn num_segments(&self) -> usize {
         self.segments.len()

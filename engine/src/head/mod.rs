@@ -227,6 +227,16 @@ impl Head {
         window.max(self.min_valid_time.load(Ordering::Acquire))
     }
 
+    /// Refuses samples older than `t` from now on (blocks already hold that range). Replay skips them too.
+    pub(crate) fn raise_min_valid(&self, t: i64) {
+        self.min_valid_time.fetch_max(t, Ordering::AcqRel);
+    }
+
+    /// The truncation floor alone: samples before it belong to blocks, never to the head.
+    pub(crate) fn min_valid_floor(&self) -> i64 {
+        self.min_valid_time.load(Ordering::Acquire)
+    }
+
     /// Drops all samples older than `mint` and every series left empty; returns the refs that remain, for
     /// the WAL checkpoint.
     pub(crate) fn truncate(&self, mint: i64) -> TruncateStats {

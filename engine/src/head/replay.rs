@@ -31,6 +31,9 @@ pub struct ReplayStats {
     pub tombstones: usize,
     /// Record types Ember does not read yet (exemplars, histograms, metadata), skipped.
     pub skipped_records: usize,
+    /// Samples older than the newest block's end, skipped: a block already holds them (the WAL was not
+    /// yet checkpointed when the process stopped after writing the block).
+    pub samples_in_blocks: u64,
     /// Where a damaged log was cut, if it was: (segment, offset).
     pub repaired_at: Option<(u32, u64)>,
 }
@@ -154,6 +157,7 @@ impl Replayer<'_> {
 
     fn apply_samples(&mut self) {
         let opts = self.head.opts;
+        let floor = self.head.min_valid_floor();
         let mut i = 0;
         let samples = &self.samples;
         while i < samples.len() {
@@ -168,6 +172,10 @@ impl Replayer<'_> {
                 Some(cell) => {
                     let mut s = cell.state.lock();
                     for smp in &samples[i..j] {
+                        if smp.t < floor {
+                            self.stats.samples_in_blocks += 1;
+                            continue;
+                        }
                         match s.append(smp.t, smp.v, opts) {
                             Ok(_) => {
                                 self.stats.samples += 1;

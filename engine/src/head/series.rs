@@ -12,6 +12,7 @@ use crate::chunkenc::XorAppender;
 #[cfg(test)]
 use crate::chunkenc::XorIterator;
 use crate::error::{Error, Result};
+use crate::read::{ChunkData, SeriesChunk};
 use ember_index::SeriesRef;
 
 /// Largest chunk size after which a new chunk is cut before the next append, as Prometheus does
@@ -214,22 +215,26 @@ impl MemSeries {
 
     /// Chunks overlapping `[mint, maxt]`, oldest first; the open chunk is copied so the query sees a fixed
     /// prefix while appends go on.
-    pub(crate) fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<ClosedChunk> {
-        let mut out: Vec<ClosedChunk> = self
+    pub(crate) fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<SeriesChunk> {
+        let mut out: Vec<SeriesChunk> = self
             .closed
             .iter()
             .filter(|c| c.max_t >= mint && c.min_t <= maxt)
-            .cloned()
+            .map(|c| SeriesChunk {
+                min_t: c.min_t,
+                max_t: c.max_t,
+                data: ChunkData::Mem(c.data.clone()),
+            })
             .collect();
         if let Some(c) = &self.open
             && c.app.num_samples() > 0
             && c.max_t() >= mint
             && c.min_t <= maxt
         {
-            out.push(ClosedChunk {
+            out.push(SeriesChunk {
                 min_t: c.min_t,
                 max_t: c.max_t(),
-                data: Arc::from(c.app.to_bytes()),
+                data: ChunkData::Mem(Arc::from(c.app.to_bytes())),
             });
         }
         out

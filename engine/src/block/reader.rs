@@ -1,0 +1,241 @@
+//! [`Block`]: one persisted block opened for queries — its `meta.json`, its memory-mapped index and chunk
+//! segments, and its tombstones.
+//!
+//! Opening checks what can be checked without reading every series: `meta.json` parses and names the
+//! directory's ULID, every chunk segment has a valid header, the index's header, table of contents,
+//! symbol table and postings table are intact, and the tombstones file's checksum matches. Errors name
+//! the file and, where there is one, the byte offset. A series entry or chunk that turns out damaged later
+//! fails the query that reads it, not the whole database.
+//!
+//! Selection hides deleted samples: a chunk entirely inside a tombstone interval is skipped, a chunk
+//! partly inside is decoded and re-encoded without them. It does not own merging blocks with each other
+//! or with the head ([`crate::read`], [`crate::Querier`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ember_index::block::{ChunkMeta, IndexReader};
+use ember_index::{Labels, Matcher};
+use memmap2::Mmap;
+
+use super::dir::dir_size;
+use super::writer::index_err;
+use super::{BlockMeta, CHUNKS_DIRNAME, INDEX_FILENAME};
+use crate::chunkenc::ENCODING_XOR;
+use crate::chunks::{ChunkReader, ChunkRef};
+use crate::error::{Error, Result};
+use crate::read::Series;
+use crate::read::{ChunkData, ChunkFailure, SeriesChunk, decode_chunk, reencode};
+use crate::tombstones::{Interval, Tombstones};
+
+/// A block opened for reading. Shared (`Arc`) between the database and the queries that use it; the
+/// files stay mapped until the last user drops it, even if the block is deleted meanwhile.
+pub struct Block {
+    dir: PathBuf,
+    meta: BlockMeta,
+    chunks: Arc<ChunkReader>,
+    index: IndexReader<Mmap>,
+    index_path: PathBuf,
+    tombstones: Tombstones,
+    size: u64,
+}
+
+impl std::fmt::Debug for Block {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Block")
+            .field("dir", &self.dir)
+            .field("ulid", &self.meta.ulid)
+            .field("min_time", &self.meta.min_time)
+            .field("max_time", &self.meta.max_time)
+            .finish()
+    }
+}
+
+impl Block {
+    /// Opens the block in `dir` (see the module documentation for what is checked).
+    pub fn open(dir: impl AsRef<Path>) -> Result<Block> {
+        let dir = dir.as_ref().to_path_buf();
+        let meta = BlockMeta::read_from_dir(&dir)?;
+        if let Some(name) = dir.file_name().and_then(|n| n.to_str())
+            && name != meta.ulid.to_string()
+        {
+            return Err(Error::InvalidMeta {
+                path: dir.join(super::META_FILENAME),
+                reason: format!(
+                    "ulid {} does not match the block directory's name {name}",
+                    meta.ulid
+                ),
+            });
+        }
+        let chunks = Arc::new(ChunkReader::open(dir.join(CHUNKS_DIRNAME))?);
+        let index_path = dir.join(INDEX_FILENAME);
+        let index = IndexReader::open(&index_path).map_err(|e| index_err(&index_path, e))?;
+        let tombstones = Tombstones::read_from_dir(&dir)?;
+        let size = dir_size(&dir);
+        Ok(Block {
+            dir,
+            meta,
+            chunks,
+            index,
+            index_path,
+            tombstones,
+            size,
+        })
+    }
+
+    pub fn meta(&self) -> &BlockMeta {
+        &self.meta
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Bytes of the block's files on disk.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn tombstones(&self) -> &Tombstones {
+        &self.tombstones
+    }
+
+    /// Whether the block may hold samples in `[mint, maxt]` (the block's own range is half-open).
+    pub fn overlaps(&self, mint: i64, maxt: i64) -> bool {
+        self.meta.min_time <= maxt && mint < self.meta.max_time
+    }
+
+    fn refs(&self, matchers: &[Matcher]) -> Result<Vec<u64>> {
+        let r = if matchers.is_empty() {
+            self.index.all_postings()
+        } else {
+            self.index.postings_for_matchers(matchers)
+        };
+        r.map_err(|e| index_err(&self.index_path, e))
+    }
+
+    /// Series matching all `matchers` (every series when empty) with samples in `[mint, maxt]`, sorted by
+    /// labels. Deleted samples are hidden.
+    pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
+        let refs = self.refs(matchers)?;
+        let mut out = Vec::with_capacity(refs.len());
+        let mut metas = Vec::new();
+        for r in refs {
+            let mut labels = Labels::empty();
+            self.index
+                .series(r, &mut labels, &mut metas)
+                .map_err(|e| index_err(&self.index_path, e))?;
+            let chunks = self.chunks_for(r, &metas, mint, maxt);
+            if !chunks.is_empty() {
+                out.push(Series::new(labels, chunks, mint, maxt));
+            }
+        }
+        if !out.windows(2).all(|w| w[0].labels() < w[1].labels()) {
+            out.sort_by(|a, b| a.labels().cmp(b.labels()));
+        }
+        Ok(out)
+    }
+
+    /// The label sets [`Block::select`] would return, without their chunks.
+    pub fn select_labels(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>> {
+        let refs = self.refs(matchers)?;
+        let mut out = Vec::with_capacity(refs.len());
+        let mut metas = Vec::new();
+        for r in refs {
+            let mut labels = Labels::empty();
+            self.index
+                .series(r, &mut labels, &mut metas)
+                .map_err(|e| index_err(&self.index_path, e))?;
+            let deleted = self.tombstones.get(r);
+            let live = metas.iter().any(|m| {
+                m.max_time >= mint
+                    && m.min_time <= maxt
+                    && !Interval::new(m.min_time, m.max_time).is_subrange_of(deleted)
+            });
+            if live {
+                out.push(labels);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Label names (sorted) of the series matching `matchers` (all series when empty).
+    pub fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.index
+            .label_names(matchers)
+            .map_err(|e| index_err(&self.index_path, e))
+    }
+
+    /// Values (sorted) of label `name` among the series matching `matchers` (all series when empty).
+    pub fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.index
+            .label_values(name, matchers)
+            .map_err(|e| index_err(&self.index_path, e))
+    }
+
+    /// The chunks of series `r` overlapping `[mint, maxt]`, deleted samples removed. A chunk that cannot
+    /// be read becomes a failed chunk: the query reading it reports the error.
+    fn chunks_for(&self, r: u64, metas: &[ChunkMeta], mint: i64, maxt: i64) -> Vec<SeriesChunk> {
+        let deleted = self.tombstones.get(r);
+        let mut out = Vec::with_capacity(metas.len());
+        for m in metas {
+            if m.max_time < mint || m.min_time > maxt {
+                continue;
+            }
+            let span = Interval::new(m.min_time, m.max_time);
+            if span.is_subrange_of(deleted) {
+                continue;
+            }
+            let c = SeriesChunk {
+                min_t: m.min_time,
+                max_t: m.max_time,
+                data: self.chunk_data(ChunkRef(m.chunk_ref)),
+            };
+            if deleted
+                .iter()
+                .any(|d| d.mint <= m.max_time && m.min_time <= d.maxt)
+            {
+                let mut buf = Vec::new();
+                match decode_chunk(&c.data, &mut buf) {
+                    Ok(()) => {
+                        buf.retain(|&(t, _)| !deleted.iter().any(|d| d.contains(t)));
+                        out.extend(reencode(&buf));
+                    }
+                    Err(e) => out.push(SeriesChunk {
+                        data: ChunkData::Failed(ChunkFailure::from_error(&e, self.chunk_dir())),
+                        ..c
+                    }),
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    fn chunk_dir(&self) -> PathBuf {
+        self.dir.join(CHUNKS_DIRNAME)
+    }
+
+    fn chunk_data(&self, r: ChunkRef) -> ChunkData {
+        match self.chunks.chunk_position(r) {
+            Ok((ENCODING_XOR, start, len)) => ChunkData::Mapped {
+                reader: self.chunks.clone(),
+                segment: r.segment(),
+                start,
+                len,
+            },
+            Ok((enc, _, _)) => ChunkData::Failed(Arc::new(ChunkFailure {
+                path: self
+                    .chunks
+                    .segment_path(r.segment())
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| self.chunk_dir()),
+                offset: u64::from(r.offset()),
+                reason: format!("chunk encoding {enc} is not supported (only XOR floats)"),
+            })),
+            Err(e) => ChunkData::Failed(ChunkFailure::from_error(&e, self.chunk_dir())),
+        }
+    }
+}

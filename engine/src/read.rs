@@ -1,0 +1,493 @@
+//! What a query reads: a [`Series`] (label set plus the chunks that overlap the query range) and the
+//! iteration over its samples, whichever storage the chunks come from.
+//!
+//! Owns the chunk handle a series holds ([`SeriesChunk`]: bytes shared with the head, or a byte range
+//! of a memory-mapped block segment kept alive by an `Arc`), and the merge of several sources of one
+//! label set into one time-ordered, non-overlapping chunk list ([`merge_chunks`]): chunks that overlap
+//! in time (overlapping blocks, or a block and the head after a crash between writing a block and
+//! truncating the head) are decoded, merged sample by sample with one sample kept per timestamp, and
+//! re-encoded. Chunks that do not overlap anything are passed through untouched, so the common case
+//! decodes nothing at selection time.
+//!
+//! It does not own selecting series (the head's postings, a block's index, [`crate::Querier`]), nor
+//! applying tombstones to a block's chunks (the block does that, using [`reencode`]).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ember_index::Labels;
+
+use crate::chunkenc::{XorAppender, XorIterator};
+use crate::chunks::ChunkReader;
+use crate::error::Error;
+
+/// Samples per chunk when chunks are re-encoded (merged or cut by tombstones): Prometheus' target.
+pub(crate) const REENCODE_SAMPLES_PER_CHUNK: usize = 120;
+
+/// The bytes of one XOR chunk (header included), wherever they live.
+#[derive(Clone)]
+pub(crate) enum ChunkData {
+    /// Bytes on the heap: a head chunk, or a chunk re-encoded by a merge.
+    Mem(Arc<[u8]>),
+    /// `len` bytes at `start` of segment `segment` of a block's chunk files. The reader (and so the
+    /// mapping) lives as long as any series that points into it.
+    Mapped {
+        reader: Arc<ChunkReader>,
+        segment: u32,
+        start: u32,
+        len: u32,
+    },
+    /// A chunk that could not be read (bad reference, checksum, unsupported encoding). Selection does
+    /// not fail; decoding the series does, with this error.
+    Failed(Arc<ChunkFailure>),
+}
+
+/// Why a chunk could not be read, kept so that every decode of the series reports it the same way.
+#[derive(Debug)]
+pub(crate) struct ChunkFailure {
+    pub(crate) path: PathBuf,
+    pub(crate) offset: u64,
+    pub(crate) reason: String,
+}
+
+impl ChunkFailure {
+    pub(crate) fn from_error(e: &Error, fallback_path: PathBuf) -> Arc<ChunkFailure> {
+        Arc::new(match e {
+            Error::CorruptFile {
+                path,
+                offset,
+                reason,
+            } => ChunkFailure {
+                path: path.clone(),
+                offset: *offset,
+                reason: reason.clone(),
+            },
+            other => ChunkFailure {
+                path: fallback_path,
+                offset: 0,
+                reason: other.to_string(),
+            },
+        })
+    }
+
+    fn to_error(&self) -> Error {
+        Error::CorruptFile {
+            path: self.path.clone(),
+            offset: self.offset,
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+impl ChunkData {
+    /// The chunk's bytes, or the error that made them unreadable.
+    #[inline]
+    pub(crate) fn bytes(&self) -> Result<&[u8], Error> {
+        match self {
+            ChunkData::Mem(b) => Ok(b),
+            ChunkData::Mapped {
+                reader,
+                segment,
+                start,
+                len,
+            } => reader
+                .segment_bytes(*segment)
+                .and_then(|b| b.get(*start as usize..(*start as usize).checked_add(*len as usize)?))
+                .ok_or_else(|| Error::CorruptFile {
+                    path: reader
+                        .segment_path(*segment)
+                        .map(|p| p.to_path_buf())
+                        .unwrap_or_default(),
+                    offset: u64::from(*start),
+                    reason: format!("chunk of {len} bytes lies outside its segment"),
+                }),
+            ChunkData::Failed(f) => Err(f.to_error()),
+        }
+    }
+
+    /// The bytes when readable, else an empty slice (for size estimates).
+    #[inline]
+    fn bytes_or_empty(&self) -> &[u8] {
+        self.bytes().unwrap_or_default()
+    }
+}
+
+/// One chunk of a selected series with its time span (both ends inclusive).
+#[derive(Clone)]
+pub(crate) struct SeriesChunk {
+    pub(crate) min_t: i64,
+    pub(crate) max_t: i64,
+    pub(crate) data: ChunkData,
+}
+
+/// One series selected by a query: its labels and the chunks that overlap the query's time range, in
+/// time order and not overlapping each other.
+pub struct Series {
+    labels: Labels,
+    chunks: Vec<SeriesChunk>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl Series {
+    /// A series over `[mint, maxt]` from chunks that are sorted by time and do not overlap.
+    pub(crate) fn new(labels: Labels, chunks: Vec<SeriesChunk>, mint: i64, maxt: i64) -> Self {
+        debug_assert!(chunks.windows(2).all(|w| w[0].max_t < w[1].min_t));
+        Series {
+            labels,
+            chunks,
+            mint,
+            maxt,
+        }
+    }
+
+    pub(crate) fn into_parts(self) -> (Labels, Vec<SeriesChunk>) {
+        (self.labels, self.chunks)
+    }
+
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    /// Iterates the samples in the query's time range, oldest first.
+    pub fn iter(&self) -> SampleIter<'_> {
+        SampleIter {
+            chunks: &self.chunks,
+            next_chunk: 0,
+            cur: None,
+            mint: self.mint,
+            maxt: self.maxt,
+            err: None,
+        }
+    }
+
+    /// All samples in range, collected; stops at the first corrupt chunk and returns its error.
+    ///
+    /// The same samples and errors as collecting [`Series::iter`], but sized once from the chunk headers
+    /// and decoded chunk by chunk in a tight loop: range checks are only made in the (at most two) chunks
+    /// that reach outside the range. This is the query engine's decode path; measured on a 256-series,
+    /// 6 h selection it takes about half the time of collecting the iterator.
+    pub fn samples(&self) -> Result<Vec<(i64, f64)>, Error> {
+        let mut out = Vec::new();
+        self.samples_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// [`Series::samples`] into `out` (cleared first), so a caller decoding many series can reuse one
+    /// buffer. On error `out` holds the samples before the corrupt chunk.
+    pub fn samples_into(&self, out: &mut Vec<(i64, f64)>) -> Result<(), Error> {
+        out.clear();
+        let total: usize = self
+            .chunks
+            .iter()
+            .map(|c| match c.data.bytes_or_empty().first_chunk::<2>() {
+                Some(&[hi, lo]) => usize::from(u16::from_be_bytes([hi, lo])),
+                None => 0,
+            })
+            .sum();
+        out.reserve(total);
+        for c in &self.chunks {
+            let mut it = XorIterator::new(c.data.bytes()?)?;
+            if c.min_t >= self.mint && c.max_t <= self.maxt {
+                it.decode_into(out);
+            } else {
+                while let Some((t, v)) = it.next_sample() {
+                    if t > self.maxt {
+                        // Later samples and chunks are all newer: done, like the iterator.
+                        return Ok(());
+                    }
+                    if t >= self.mint {
+                        out.push((t, v));
+                    }
+                }
+            }
+            if let Some(e) = it.err() {
+                return Err(corrupt(e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of chunks the series spans in the range.
+    pub fn num_chunks(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// The XOR chunks overlapping the query range, whole (they may hold samples just outside it), oldest
+    /// first, as `(min_t, max_t, bytes)`: the Prometheus chunk encoding, ready to send as they are (remote
+    /// read's streamed chunks). A chunk that cannot be read is left out; [`Series::samples`] reports it.
+    pub fn chunks(&self) -> impl Iterator<Item = (i64, i64, &[u8])> {
+        self.chunks
+            .iter()
+            .filter_map(|c| Some((c.min_t, c.max_t, c.data.bytes().ok()?)))
+    }
+
+    /// The time span `(min_t, max_t)` and sample count of each chunk, oldest first (for tools and tests
+    /// that check where chunks were cut).
+    pub fn chunk_spans(&self) -> Vec<(i64, i64, u16)> {
+        self.chunks
+            .iter()
+            .map(|c| {
+                (
+                    c.min_t,
+                    c.max_t,
+                    XorIterator::new(c.data.bytes_or_empty()).map_or(0, |it| it.num_samples()),
+                )
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for Series {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Series")
+            .field("labels", &self.labels)
+            .field("chunks", &self.chunks.len())
+            .finish()
+    }
+}
+
+/// Iterator over the samples of a [`Series`] within the query range.
+pub struct SampleIter<'a> {
+    chunks: &'a [SeriesChunk],
+    next_chunk: usize,
+    cur: Option<XorIterator<'a>>,
+    mint: i64,
+    maxt: i64,
+    err: Option<Error>,
+}
+
+impl SampleIter<'_> {
+    /// The error that ended iteration early (a corrupt chunk), if any.
+    pub fn take_err(&mut self) -> Option<Error> {
+        self.err.take()
+    }
+
+    /// Advances to the first sample at or after `t` (within range).
+    pub fn seek(&mut self, t: i64) -> Option<(i64, f64)> {
+        let t = t.max(self.mint);
+        // Skip whole chunks that end before t without decoding them.
+        if self.cur.is_none() {
+            while self.next_chunk < self.chunks.len() && self.chunks[self.next_chunk].max_t < t {
+                self.next_chunk += 1;
+            }
+        }
+        loop {
+            let (ts, v) = self.next()?;
+            if ts >= t {
+                return Some((ts, v));
+            }
+        }
+    }
+}
+
+impl Iterator for SampleIter<'_> {
+    type Item = (i64, f64);
+
+    fn next(&mut self) -> Option<(i64, f64)> {
+        loop {
+            if let Some(it) = &mut self.cur {
+                match it.next_sample() {
+                    Some((t, v)) => {
+                        if t > self.maxt {
+                            self.next_chunk = self.chunks.len();
+                            self.cur = None;
+                            return None;
+                        }
+                        if t >= self.mint {
+                            return Some((t, v));
+                        }
+                        continue;
+                    }
+                    None => {
+                        if let Some(e) = it.err() {
+                            self.err = Some(corrupt(e));
+                            self.next_chunk = self.chunks.len();
+                            self.cur = None;
+                            return None;
+                        }
+                        self.cur = None;
+                    }
+                }
+            }
+            let c = self.chunks.get(self.next_chunk)?;
+            self.next_chunk += 1;
+            match c.data.bytes().and_then(XorIterator::new) {
+                Ok(it) => self.cur = Some(it),
+                Err(e) => {
+                    self.err = Some(e);
+                    self.next_chunk = self.chunks.len();
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// The error a decoding iterator stopped at, as the read path reports it.
+pub(crate) fn corrupt(e: &Error) -> Error {
+    Error::CorruptChunk {
+        reason: match e {
+            Error::CorruptChunk { reason, .. } => reason,
+            _ => "undecodable chunk",
+        },
+        bit_offset: match e {
+            Error::CorruptChunk { bit_offset, .. } => *bit_offset,
+            _ => 0,
+        },
+    }
+}
+
+/// Decodes every sample of one chunk (all of them, whatever the query range).
+pub(crate) fn decode_chunk(data: &ChunkData, out: &mut Vec<(i64, f64)>) -> Result<(), Error> {
+    let mut it = XorIterator::new(data.bytes()?)?;
+    it.decode_into(out);
+    match it.err() {
+        Some(e) => Err(corrupt(e)),
+        None => Ok(()),
+    }
+}
+
+/// Encodes time-ordered samples into chunks of at most [`REENCODE_SAMPLES_PER_CHUNK`] samples.
+pub(crate) fn reencode(samples: &[(i64, f64)]) -> Vec<SeriesChunk> {
+    samples
+        .chunks(REENCODE_SAMPLES_PER_CHUNK)
+        .filter_map(|run| {
+            let (&(min_t, _), &(max_t, _)) = (run.first()?, run.last()?);
+            let mut app = XorAppender::new();
+            for &(t, v) in run {
+                app.append(t, v);
+            }
+            Some(SeriesChunk {
+                min_t,
+                max_t,
+                data: ChunkData::Mem(Arc::from(app.into_bytes())),
+            })
+        })
+        .collect()
+}
+
+/// Merges the chunk lists of one label set from several sources into one list sorted by time in which
+/// no two chunks overlap. Each list must itself be sorted and non-overlapping (as the head's and a
+/// block's are). `lists` is in ascending priority: where two sources hold a sample at the same
+/// timestamp, the one from the later list is kept (the head goes last, so its sample wins, and a newer
+/// block wins over an older one).
+///
+/// Chunks that overlap no other chunk are kept as they are; each group of transitively overlapping
+/// chunks is decoded, merged and re-encoded. If a chunk of a group cannot be decoded, the group becomes
+/// one failed chunk spanning it, so decoding the series reports the error instead of silently
+/// dropping samples.
+pub(crate) fn merge_chunks(lists: Vec<Vec<SeriesChunk>>) -> Vec<SeriesChunk> {
+    let mut non_empty = lists.into_iter().filter(|l| !l.is_empty());
+    let Some(first) = non_empty.next() else {
+        return Vec::new();
+    };
+    let rest: Vec<Vec<SeriesChunk>> = non_empty.collect();
+    if rest.is_empty() {
+        return first;
+    }
+    let mut all: Vec<(usize, SeriesChunk)> = std::iter::once(first)
+        .chain(rest)
+        .enumerate()
+        .flat_map(|(prio, l)| l.into_iter().map(move |c| (prio, c)))
+        .collect();
+    all.sort_by_key(|(prio, c)| (c.min_t, c.max_t, *prio));
+
+    let mut out = Vec::with_capacity(all.len());
+    let mut group: Vec<(usize, SeriesChunk)> = Vec::new();
+    let mut group_max = i64::MIN;
+    for (prio, c) in all {
+        if !group.is_empty() && c.min_t > group_max {
+            flush_group(&mut group, &mut out);
+        }
+        group_max = if group.is_empty() {
+            c.max_t
+        } else {
+            group_max.max(c.max_t)
+        };
+        group.push((prio, c));
+    }
+    flush_group(&mut group, &mut out);
+    out
+}
+
+fn flush_group(group: &mut Vec<(usize, SeriesChunk)>, out: &mut Vec<SeriesChunk>) {
+    if group.len() <= 1 {
+        out.extend(group.drain(..).map(|(_, c)| c));
+        return;
+    }
+    let (min_t, max_t) = group.iter().fold((i64::MAX, i64::MIN), |(lo, hi), (_, c)| {
+        (lo.min(c.min_t), hi.max(c.max_t))
+    });
+    // (t, priority, v): sorting by time then priority puts the winner of each timestamp last.
+    let mut samples: Vec<(i64, usize, f64)> = Vec::new();
+    let mut buf = Vec::new();
+    for (prio, c) in group.iter() {
+        buf.clear();
+        if let Err(e) = decode_chunk(&c.data, &mut buf) {
+            let failure = match &c.data {
+                ChunkData::Failed(f) => f.clone(),
+                _ => ChunkFailure::from_error(&e, PathBuf::new()),
+            };
+            group.clear();
+            out.push(SeriesChunk {
+                min_t,
+                max_t,
+                data: ChunkData::Failed(failure),
+            });
+            return;
+        }
+        samples.extend(buf.iter().map(|&(t, v)| (t, *prio, v)));
+    }
+    group.clear();
+    samples.sort_by_key(|&(t, prio, _)| (t, prio));
+    let mut merged: Vec<(i64, f64)> = Vec::with_capacity(samples.len());
+    for (t, _, v) in samples {
+        match merged.last_mut() {
+            Some(last) if last.0 == t => last.1 = v,
+            _ => merged.push((t, v)),
+        }
+    }
+    out.extend(reencode(&merged));
+}
+
+/// Merges label-sorted series lists from several sources (in ascending priority, see
+/// [`merge_chunks`]) into one label-sorted list with one series per label set.
+pub(crate) fn merge_series_lists(lists: Vec<Vec<Series>>, mint: i64, maxt: i64) -> Vec<Series> {
+    let mut lists: Vec<Vec<Series>> = lists.into_iter().filter(|l| !l.is_empty()).collect();
+    match lists.len() {
+        0 => return Vec::new(),
+        1 => return lists.pop().unwrap_or_default(),
+        _ => {}
+    }
+    let mut iters: Vec<std::vec::IntoIter<Series>> =
+        lists.into_iter().map(|l| l.into_iter()).collect();
+    let mut out = Vec::new();
+    loop {
+        // The smallest label set among the fronts of all lists; few lists (blocks + head), so a scan.
+        let mut min: Option<&Labels> = None;
+        for it in &iters {
+            if let Some(s) = it.as_slice().first()
+                && min.is_none_or(|m| s.labels < *m)
+            {
+                min = Some(&s.labels);
+            }
+        }
+        let Some(min) = min.cloned() else {
+            return out;
+        };
+        let mut parts = Vec::new();
+        for it in iters.iter_mut() {
+            if it.as_slice().first().is_some_and(|s| s.labels == min) {
+                parts.extend(it.next().map(|s| s.chunks));
+            }
+        }
+        let chunks = merge_chunks(parts);
+        if !chunks.is_empty() {
+            out.push(Series::new(min, chunks, mint, maxt));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,775 @@
+//! Reader of a block `index` file held in memory or mapped (`B: AsRef<[u8]>`).
+//!
+//! At construction it checks the header, the TOC checksum and offsets, the
+//! symbol table (checksum, UTF-8, strictly increasing) and the postings
+//! offset table (checksum, structure, strictly increasing label pairs), and
+//! keeps in memory only every 32nd symbol offset and, per label name, every
+//! 32nd postings-offset entry plus the last, as Prometheus does. Every later
+//! read (series entries, postings lists) checks bounds and its checksum, so
+//! corrupt input yields [`Error::CorruptIndex`] naming a byte offset.
+//!
+//! Matcher semantics are Prometheus' (`PostingsForMatchers`,
+//! `labelValuesWithMatchers`, `labelNamesWithMatchers`), the same as
+//! [`crate::MemPostings`] gives the head.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+use super::encoding::{Cursor, be32_section, uvarint_section};
+use super::{
+    ChunkMeta, FORMAT_V2, HEADER_LEN, MAGIC_INDEX, SAMPLE_EVERY, SERIES_ALIGN, TOC_LEN, Toc,
+};
+use crate::postings::{intersect, intersects, merge, subtract_all};
+use crate::{Error, Label, Labels, MatchType, Matcher};
+
+/// One kept postings-offset-table entry: a value and the absolute offset of
+/// its entry in the table.
+struct SampledEntry {
+    value: Box<str>,
+    entry: usize,
+}
+
+/// The symbol table's location and every 32nd symbol's offset.
+struct SymbolTable {
+    /// Absolute offset of the first symbol.
+    start: usize,
+    /// Absolute offset just past the last symbol.
+    end: usize,
+    count: u32,
+    sampled: Vec<usize>,
+}
+
+/// Reads a Prometheus v2 block index; see the module documentation.
+pub struct IndexReader<B: AsRef<[u8]>> {
+    bytes: B,
+    toc: Toc,
+    symbols: SymbolTable,
+    /// Label name (including `""` for the all-series list) → sampled entries,
+    /// in value order; never empty.
+    postings: BTreeMap<Box<str>, Vec<SampledEntry>>,
+    /// Absolute end of the postings offset table's entries.
+    table_end: usize,
+    /// Symbol number → label name, for the names in the postings table.
+    name_symbols: HashMap<u32, Box<str>>,
+    series_start: u64,
+    series_end: u64,
+    num_series: u64,
+}
+
+impl IndexReader<memmap2::Mmap> {
+    /// Maps the index file at `path` and opens it.
+    pub fn open(path: &Path) -> Result<IndexReader<memmap2::Mmap>, Error> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+        // SAFETY: block files are immutable once written; Ember never
+        // modifies or truncates an index file that a reader may map.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io("mmap", path, e))?;
+        IndexReader::new(map)
+    }
+}
+
+fn to_usize(x: u64, what: &str) -> Result<usize, Error> {
+    usize::try_from(x).map_err(|_| Error::corrupt(x, format!("{what} offset out of range")))
+}
+
+impl<B: AsRef<[u8]>> IndexReader<B> {
+    /// Opens an index: checks magic, version 2, the TOC, the symbol table and
+    /// the postings offset table (see the module documentation).
+    pub fn new(bytes: B) -> Result<IndexReader<B>, Error> {
+        let b = bytes.as_ref();
+        if b.len() < HEADER_LEN + TOC_LEN {
+            return Err(Error::corrupt(
+                b.len() as u64,
+                format!(
+                    "file of {} bytes is shorter than header plus TOC ({} bytes)",
+                    b.len(),
+                    HEADER_LEN + TOC_LEN
+                ),
+            ));
+        }
+        let magic = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        if magic != MAGIC_INDEX {
+            return Err(Error::corrupt(0, format!("bad magic {magic:#010x}")));
+        }
+        if b[4] != FORMAT_V2 {
+            return Err(Error::corrupt(
+                4,
+                format!("unsupported index format version {}", b[4]),
+            ));
+        }
+        let toc_start = b.len() - TOC_LEN;
+        let toc = read_toc(b, toc_start)?;
+
+        let symbols = read_symbols(b, toc.symbols)?;
+        let mut reader = IndexReader {
+            toc,
+            symbols,
+            postings: BTreeMap::new(),
+            table_end: 0,
+            name_symbols: HashMap::new(),
+            series_start: toc.series,
+            series_end: toc_start as u64,
+            num_series: 0,
+            bytes,
+        };
+        if toc.series != 0 {
+            reader.series_end = [
+                toc.label_indices,
+                toc.label_indices_table,
+                toc.postings,
+                toc.postings_table,
+            ]
+            .into_iter()
+            .filter(|&o| o >= toc.series)
+            .fold(toc_start as u64, u64::min);
+        }
+        reader.read_postings_table()?;
+        let names: Vec<Box<str>> = reader.postings.keys().cloned().collect();
+        for name in names {
+            if name.is_empty() {
+                continue;
+            }
+            let Some(id) = reader.reverse_lookup(&name)? else {
+                return Err(Error::corrupt(
+                    toc.postings_table,
+                    format!("label name {name:?} of the postings offset table is not a symbol"),
+                ));
+            };
+            reader.name_symbols.insert(id, name);
+        }
+        if let Some(off) = reader.postings_offset("", "")? {
+            reader.num_series = reader.read_postings(off)?.len() as u64;
+        }
+        Ok(reader)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.bytes.as_ref()
+    }
+
+    /// The table of contents.
+    pub fn toc(&self) -> Toc {
+        self.toc
+    }
+
+    /// Number of series (the length of the all-series postings list).
+    pub fn num_series(&self) -> u64 {
+        self.num_series
+    }
+
+    /// All symbols in order.
+    pub fn symbols(&self) -> Symbols<'_> {
+        let b = self.bytes();
+        Symbols {
+            cursor: Cursor::new(
+                &b[self.symbols.start..self.symbols.end],
+                self.symbols.start as u64,
+            ),
+            left: self.symbols.count,
+        }
+    }
+
+    /// The symbol with number `id`.
+    pub fn lookup_symbol(&self, id: u32) -> Result<&str, Error> {
+        if id >= self.symbols.count {
+            return Err(Error::corrupt(
+                self.symbols.start as u64,
+                format!(
+                    "symbol reference {id} beyond the {} symbols",
+                    self.symbols.count
+                ),
+            ));
+        }
+        let start = self.symbols.sampled[id as usize / SAMPLE_EVERY];
+        let b = self.bytes();
+        let mut c = Cursor::new(&b[start..self.symbols.end], start as u64);
+        for _ in 0..id as usize % SAMPLE_EVERY {
+            c.uvarint_bytes("symbol")?;
+        }
+        c.uvarint_str("symbol")
+    }
+
+    /// The number of symbol `s`, if it is one.
+    fn reverse_lookup(&self, s: &str) -> Result<Option<u32>, Error> {
+        let b = self.bytes();
+        let at = |i: usize| -> Result<&str, Error> {
+            let o = self.symbols.sampled[i];
+            Cursor::new(&b[o..self.symbols.end], o as u64).uvarint_str("symbol")
+        };
+        // First sampled symbol above `s`; the answer is in the block before.
+        let (mut lo, mut hi) = (0, self.symbols.sampled.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if at(mid)? <= s {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if lo == 0 {
+            return Ok(None);
+        }
+        let block = lo - 1;
+        let start = self.symbols.sampled[block];
+        let mut c = Cursor::new(&b[start..self.symbols.end], start as u64);
+        let first = block * SAMPLE_EVERY;
+        let last = (first + SAMPLE_EVERY).min(self.symbols.count as usize);
+        for id in first..last {
+            let sym = c.uvarint_str("symbol")?;
+            if sym == s {
+                return Ok(Some(id as u32));
+            }
+            if sym > s {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    fn read_postings_table(&mut self) -> Result<(), Error> {
+        if self.toc.postings_table == 0 {
+            return Ok(());
+        }
+        let b = self.bytes.as_ref();
+        let mut c = be32_section(b, self.toc.postings_table, "postings offset table")?;
+        let count = c.be32("postings offset table entry count")?;
+        self.table_end = (c.offset() as usize) + c.remaining();
+        let mut prev: Option<(&str, &str)> = None;
+        let mut name_values = 0usize;
+        let mut pending_last: Option<SampledEntry> = None;
+        for _ in 0..count {
+            let entry = c.offset() as usize;
+            let (name, value, _) = table_entry(&mut c)?;
+            let new_name = prev.is_none_or(|(n, _)| n != name);
+            if let Some(p) = prev
+                && (name, value) <= p
+            {
+                return Err(Error::corrupt(
+                    entry as u64,
+                    format!(
+                        "postings offset table entry {name:?}={value:?} not after {:?}={:?}",
+                        p.0, p.1
+                    ),
+                ));
+            }
+            if new_name {
+                if let (Some((pn, _)), Some(last)) = (prev, pending_last.take()) {
+                    self.postings.get_mut(pn).expect("seen").push(last);
+                }
+                self.postings.insert(name.into(), Vec::new());
+                name_values = 0;
+            }
+            let e = SampledEntry {
+                value: value.into(),
+                entry,
+            };
+            if name_values.is_multiple_of(SAMPLE_EVERY) {
+                self.postings.get_mut(name).expect("inserted").push(e);
+                pending_last = None;
+            } else {
+                pending_last = Some(e);
+            }
+            name_values += 1;
+            prev = Some((name, value));
+        }
+        if let (Some((pn, _)), Some(last)) = (prev, pending_last) {
+            self.postings.get_mut(pn).expect("seen").push(last);
+        }
+        if !c.is_empty() {
+            return Err(Error::corrupt(
+                c.offset(),
+                format!(
+                    "{} bytes after the {count} entries of the postings offset table",
+                    c.remaining()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Calls `f(value, postings offset)` for the values of `name`, in order,
+    /// starting at sampled entry `from`, until `f` returns false.
+    fn scan_values(
+        &self,
+        name: &str,
+        from: usize,
+        mut f: impl FnMut(&str, u64) -> Result<bool, Error>,
+    ) -> Result<(), Error> {
+        let Some(sampled) = self.postings.get(name) else {
+            return Ok(());
+        };
+        let Some(start) = sampled.get(from) else {
+            return Ok(());
+        };
+        let last = &sampled[sampled.len() - 1].value;
+        let b = self.bytes();
+        let mut c = Cursor::new(&b[start.entry..self.table_end], start.entry as u64);
+        while !c.is_empty() {
+            let at = c.offset();
+            let (n, v, off) = table_entry(&mut c)?;
+            if n != name {
+                return Err(Error::corrupt(
+                    at,
+                    format!("expected an entry for label {name:?}, found {n:?}"),
+                ));
+            }
+            if !f(v, off)? || v == &**last {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Offset of the postings list of `name="value"`, if present.
+    fn postings_offset(&self, name: &str, value: &str) -> Result<Option<u64>, Error> {
+        let Some(sampled) = self.postings.get(name) else {
+            return Ok(None);
+        };
+        // The last sampled entry at or below `value` starts the scan.
+        let i = sampled.partition_point(|e| &*e.value <= value);
+        if i == 0 {
+            return Ok(None);
+        }
+        let mut found = None;
+        self.scan_values(name, i - 1, |v, off| {
+            if v == value {
+                found = Some(off);
+            }
+            Ok(v < value)
+        })?;
+        Ok(found)
+    }
+
+    /// Reads the postings list at `off`: series references in increasing
+    /// order.
+    fn read_postings(&self, off: u64) -> Result<Vec<u64>, Error> {
+        let mut c = be32_section(self.bytes(), off, "postings list")?;
+        let n = c.be32("postings count")? as usize;
+        if c.remaining() != n.saturating_mul(4) {
+            return Err(Error::corrupt(
+                c.offset(),
+                format!(
+                    "postings list of {n} entries has {} bytes of references",
+                    c.remaining()
+                ),
+            ));
+        }
+        let mut out = Vec::with_capacity(n);
+        let mut prev = None;
+        for _ in 0..n {
+            let at = c.offset();
+            let r = u64::from(c.be32("postings entry")?);
+            if prev.is_some_and(|p| r <= p) {
+                return Err(Error::corrupt(at, "postings list not strictly increasing"));
+            }
+            prev = Some(r);
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    /// Series references carrying `name="value"`, sorted.
+    pub fn postings(&self, name: &str, value: &str) -> Result<Vec<u64>, Error> {
+        match self.postings_offset(name, value)? {
+            Some(off) => self.read_postings(off),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// References of every series, sorted.
+    pub fn all_postings(&self) -> Result<Vec<u64>, Error> {
+        self.postings("", "")
+    }
+
+    /// Postings offsets of the present values `v` of `m.name()` with
+    /// `m.matches(v) == want`.
+    fn matching_offsets(&self, m: &Matcher, want: bool) -> Result<Vec<u64>, Error> {
+        let mut out = Vec::new();
+        let name = m.name();
+        if !self.postings.contains_key(name) || name.is_empty() {
+            return Ok(out);
+        }
+        let positive = matches!(m.kind(), MatchType::Equal | MatchType::Regex) == want;
+        match m.kind() {
+            MatchType::Equal | MatchType::NotEqual if positive => {
+                out.extend(self.postings_offset(name, m.value())?);
+            }
+            MatchType::Regex | MatchType::NotRegex if positive && m.set_matches().is_some() => {
+                for v in m.set_matches().unwrap_or_default() {
+                    out.extend(self.postings_offset(name, v)?);
+                }
+            }
+            MatchType::Regex | MatchType::NotRegex if positive && !m.regex_prefix().is_empty() => {
+                // Values with the literal prefix are one contiguous run.
+                let prefix = m.regex_prefix();
+                let sampled = &self.postings[name];
+                let from = sampled
+                    .partition_point(|e| &*e.value <= prefix)
+                    .saturating_sub(1);
+                self.scan_values(name, from, |v, off| {
+                    if v.starts_with(prefix) {
+                        if m.matches(v) == want {
+                            out.push(off);
+                        }
+                    } else if v > prefix {
+                        return Ok(false);
+                    }
+                    Ok(true)
+                })?;
+            }
+            _ => {
+                self.scan_values(name, 0, |v, off| {
+                    if m.matches(v) == want {
+                        out.push(off);
+                    }
+                    Ok(true)
+                })?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn merged_postings(&self, offsets: &[u64]) -> Result<Vec<u64>, Error> {
+        let lists = offsets
+            .iter()
+            .map(|&o| self.read_postings(o))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(match lists.len() {
+            0 => Vec::new(),
+            1 => lists.into_iter().next().unwrap_or_default(),
+            _ => merge(&lists.iter().map(Vec::as_slice).collect::<Vec<_>>()),
+        })
+    }
+
+    /// Series matching all `matchers`, sorted, with Prometheus'
+    /// `PostingsForMatchers` semantics: a matcher is evaluated against `""`
+    /// for series lacking its label, so `l=""`, `l!="x"`, `l=~".*"`,
+    /// `l!~".+"` accept them. Matchers whose label must be present
+    /// intersect; the others are subtracted from that intersection, or from
+    /// all series when nothing intersects. No matchers select nothing.
+    pub fn postings_for_matchers(&self, matchers: &[Matcher]) -> Result<Vec<u64>, Error> {
+        if matchers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let must_be_set = |name: &str| {
+            matchers
+                .iter()
+                .any(|m| m.name() == name && !m.matches_empty())
+        };
+        let mut its: Vec<Vec<u64>> = Vec::new();
+        let mut subtract: Vec<Vec<u64>> = Vec::new();
+        for m in matchers {
+            if !must_be_set(m.name()) || (m.kind().is_negative() && m.matches_empty()) {
+                // Accepts series lacking the label: remove those whose
+                // present value it rejects.
+                let offs = self.matching_offsets(m, false)?;
+                if !offs.is_empty() {
+                    subtract.push(self.merged_postings(&offs)?);
+                }
+            } else {
+                let offs = self.matching_offsets(m, true)?;
+                if offs.is_empty() {
+                    return Ok(Vec::new());
+                }
+                its.push(self.merged_postings(&offs)?);
+            }
+        }
+        let subtract: Vec<&[u64]> = subtract.iter().map(Vec::as_slice).collect();
+        if its.is_empty() {
+            return Ok(subtract_all(&self.all_postings()?, &subtract));
+        }
+        let its: Vec<&[u64]> = its.iter().map(Vec::as_slice).collect();
+        Ok(subtract_all(&intersect(&its), &subtract))
+    }
+
+    /// Values of label `name` carried by series matching all `matchers`,
+    /// sorted. Matchers on `name` itself filter the values directly; with no
+    /// matchers on other labels that is the answer, as in Prometheus.
+    pub fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, Error> {
+        if name.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut candidates = Vec::new();
+        self.scan_values(name, 0, |v, off| {
+            if matchers
+                .iter()
+                .filter(|m| m.name() == name)
+                .all(|m| m.matches(v))
+            {
+                candidates.push((v.to_string(), off));
+            }
+            Ok(true)
+        })?;
+        if matchers.iter().all(|m| m.name() == name) {
+            return Ok(candidates.into_iter().map(|(v, _)| v).collect());
+        }
+        let p = self.postings_for_matchers(matchers)?;
+        if p.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for (v, off) in candidates {
+            if intersects(&p, &self.read_postings(off)?) {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Label names carried by at least one series matching all `matchers`,
+    /// sorted; no matchers means every name. Like Prometheus, this reads the
+    /// selected series' entries.
+    pub fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, Error> {
+        let all = || {
+            self.postings
+                .keys()
+                .filter(|n| !n.is_empty())
+                .map(|n| n.to_string())
+                .collect()
+        };
+        if matchers.is_empty() {
+            return Ok(all());
+        }
+        let p = self.postings_for_matchers(matchers)?;
+        if p.is_empty() {
+            return Ok(Vec::new());
+        }
+        if p.len() as u64 == self.num_series {
+            return Ok(all());
+        }
+        let mut ids = BTreeSet::new();
+        for &r in &p {
+            let mut c = self.series_entry(r)?;
+            let n = c.uvarint("label count")?;
+            for _ in 0..n {
+                ids.insert(c.uvarint32("label name reference")?);
+                c.uvarint32("label value reference")?;
+            }
+        }
+        let mut names = Vec::with_capacity(ids.len());
+        for id in ids {
+            names.push(self.name_symbol(id)?.to_string());
+        }
+        names.sort_unstable();
+        Ok(names)
+    }
+
+    fn name_symbol(&self, id: u32) -> Result<&str, Error> {
+        match self.name_symbols.get(&id) {
+            Some(n) => Ok(n),
+            None => self.lookup_symbol(id),
+        }
+    }
+
+    /// The content of series `series_ref`'s entry, checksum verified.
+    fn series_entry(&self, series_ref: u64) -> Result<Cursor<'_>, Error> {
+        let off = series_ref.checked_mul(SERIES_ALIGN).ok_or_else(|| {
+            Error::corrupt(
+                self.series_start,
+                format!("series reference {series_ref} out of range"),
+            )
+        })?;
+        if self.toc.series == 0 || off < self.series_start || off >= self.series_end {
+            return Err(Error::corrupt(
+                off,
+                format!(
+                    "series reference {series_ref} (byte {off}) outside the series section [{}, {})",
+                    self.series_start, self.series_end
+                ),
+            ));
+        }
+        let end = to_usize(self.series_end, "series section end")?;
+        uvarint_section(self.bytes(), off, end, "series entry")
+    }
+
+    /// Reads series `series_ref` (a postings entry): its label set into
+    /// `labels` and its chunk metas into `chunks` (cleared first).
+    pub fn series(
+        &self,
+        series_ref: u64,
+        labels: &mut Labels,
+        chunks: &mut Vec<ChunkMeta>,
+    ) -> Result<(), Error> {
+        chunks.clear();
+        let mut c = self.series_entry(series_ref)?;
+        let entry_at = c.offset();
+        let n = c.uvarint_usize("label count")?;
+        // Each label takes at least two bytes; bound the allocation by that.
+        let mut ls = Vec::with_capacity(n.min(c.remaining() / 2));
+        for _ in 0..n {
+            let at = c.offset();
+            let name = c.uvarint32("label name reference")?;
+            let value = c.uvarint32("label value reference")?;
+            let name = self
+                .name_symbol(name)
+                .map_err(|e| relocate(e, at, "label name"))?;
+            let value = self
+                .lookup_symbol(value)
+                .map_err(|e| relocate(e, at, "label value"))?;
+            ls.push(Label::new(name, value));
+        }
+        *labels = Labels::new(ls)
+            .map_err(|e| Error::corrupt(entry_at, format!("series labels invalid: {e}")))?;
+
+        let k = c.uvarint_usize("chunk count")?;
+        if k > 0 {
+            // Each chunk meta takes at least three bytes.
+            chunks.reserve(k.min(c.remaining() / 3 + 1));
+            let mint = c.varint("chunk min time")?;
+            let maxt = mint.wrapping_add(c.uvarint("chunk max time delta")? as i64);
+            let mut r = c.uvarint("chunk reference")? as i64;
+            chunks.push(ChunkMeta {
+                min_time: mint,
+                max_time: maxt,
+                chunk_ref: r as u64,
+            });
+            let mut t0 = maxt;
+            for _ in 1..k {
+                let mint = t0.wrapping_add(c.uvarint("chunk min time delta")? as i64);
+                let maxt = mint.wrapping_add(c.uvarint("chunk max time delta")? as i64);
+                r = r.wrapping_add(c.varint("chunk reference delta")?);
+                chunks.push(ChunkMeta {
+                    min_time: mint,
+                    max_time: maxt,
+                    chunk_ref: r as u64,
+                });
+                t0 = maxt;
+            }
+        }
+        if !c.is_empty() {
+            return Err(Error::corrupt(
+                c.offset(),
+                format!(
+                    "{} unexpected bytes at the end of a series entry",
+                    c.remaining()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A symbol lookup error located at the series field that referenced it.
+fn relocate(e: Error, at: u64, what: &str) -> Error {
+    match e {
+        Error::CorruptIndex { reason, .. } => Error::corrupt(at, format!("{what}: {reason}")),
+        e => e,
+    }
+}
+
+fn table_entry<'a>(c: &mut Cursor<'a>) -> Result<(&'a str, &'a str, u64), Error> {
+    let at = c.offset();
+    let keys = c.uvarint("postings offset table key count")?;
+    if keys != 2 {
+        return Err(Error::corrupt(
+            at,
+            format!("postings offset table entry has {keys} keys, expected 2"),
+        ));
+    }
+    let name = c.uvarint_str("label name")?;
+    let value = c.uvarint_str("label value")?;
+    let off = c.uvarint("postings offset")?;
+    Ok((name, value, off))
+}
+
+fn read_toc(b: &[u8], toc_start: usize) -> Result<Toc, Error> {
+    let raw = &b[toc_start..];
+    super::encoding::check_crc(
+        &raw[..TOC_LEN - 4],
+        toc_start as u64,
+        &raw[TOC_LEN - 4..],
+        "TOC",
+    )?;
+    let mut c = Cursor::new(&raw[..TOC_LEN - 4], toc_start as u64);
+    let toc = Toc {
+        symbols: c.be64("TOC")?,
+        series: c.be64("TOC")?,
+        label_indices: c.be64("TOC")?,
+        label_indices_table: c.be64("TOC")?,
+        postings: c.be64("TOC")?,
+        postings_table: c.be64("TOC")?,
+    };
+    for (what, off) in [
+        ("symbols", toc.symbols),
+        ("series", toc.series),
+        ("label indices", toc.label_indices),
+        ("label offset table", toc.label_indices_table),
+        ("postings", toc.postings),
+        ("postings offset table", toc.postings_table),
+    ] {
+        if off != 0 && (off < HEADER_LEN as u64 || off > toc_start as u64) {
+            return Err(Error::corrupt(
+                toc_start as u64,
+                format!(
+                    "TOC points the {what} section at byte {off}, outside [{HEADER_LEN}, {toc_start}]"
+                ),
+            ));
+        }
+    }
+    Ok(toc)
+}
+
+fn read_symbols(b: &[u8], off: u64) -> Result<SymbolTable, Error> {
+    if off == 0 {
+        return Ok(SymbolTable {
+            start: 0,
+            end: 0,
+            count: 0,
+            sampled: Vec::new(),
+        });
+    }
+    let mut c = be32_section(b, off, "symbol table")?;
+    let count = c.be32("symbol count")?;
+    let start = c.offset() as usize;
+    let mut sampled = Vec::with_capacity((count as usize / SAMPLE_EVERY + 1).min(c.remaining()));
+    let mut prev: Option<&str> = None;
+    for i in 0..count as usize {
+        let at = c.offset();
+        if i.is_multiple_of(SAMPLE_EVERY) {
+            sampled.push(at as usize);
+        }
+        let s = c.uvarint_str("symbol")?;
+        if let Some(p) = prev
+            && s <= p
+        {
+            return Err(Error::corrupt(
+                at,
+                format!("symbol {s:?} not after {p:?}: the table must be strictly increasing"),
+            ));
+        }
+        prev = Some(s);
+    }
+    if !c.is_empty() {
+        return Err(Error::corrupt(
+            c.offset(),
+            format!("{} bytes after the {count} symbols", c.remaining()),
+        ));
+    }
+    Ok(SymbolTable {
+        start,
+        end: c.offset() as usize,
+        count,
+        sampled,
+    })
+}
+
+/// Iterator over the symbol table, in order.
+pub struct Symbols<'a> {
+    cursor: Cursor<'a>,
+    left: u32,
+}
+
+impl<'a> Iterator for Symbols<'a> {
+    type Item = Result<&'a str, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let r = self.cursor.uvarint_str("symbol");
+        if r.is_err() {
+            self.left = 0;
+        }
+        Some(r)
+    }
+}
