@@ -61,6 +61,8 @@ pub struct GlobalConfig {
     pub label_name_length_limit: u64,
     pub label_value_length_limit: u64,
     pub keep_dropped_targets: u64,
+    /// Largest scrape body accepted, in bytes after decompression; 0: no limit.
+    pub body_size_limit: u64,
 }
 
 impl Default for GlobalConfig {
@@ -76,6 +78,7 @@ impl Default for GlobalConfig {
             label_name_length_limit: 0,
             label_value_length_limit: 0,
             keep_dropped_targets: 0,
+            body_size_limit: 0,
         }
     }
 }
@@ -102,6 +105,8 @@ pub struct ScrapeConfig {
     pub label_name_length_limit: u64,
     pub label_value_length_limit: u64,
     pub keep_dropped_targets: u64,
+    /// Largest scrape body accepted, in bytes after decompression; 0: no limit.
+    pub body_size_limit: u64,
     pub static_configs: Vec<TargetGroup>,
     pub file_sd_configs: Vec<FileSdConfig>,
     pub relabel_configs: Vec<RelabelConfig>,
@@ -640,7 +645,6 @@ fn build_global(g: RawGlobal, unsupported: &mut Vec<String>) -> Result<GlobalCon
             query_log_file,
             scrape_failure_log_file,
             scrape_protocols,
-            body_size_limit,
             scrape_native_histograms,
             always_scrape_classic_histograms,
             convert_classic_histograms_to_nhcb,
@@ -682,6 +686,10 @@ fn build_global(g: RawGlobal, unsupported: &mut Vec<String>) -> Result<GlobalCon
         label_name_length_limit: g.label_name_length_limit.unwrap_or(0),
         label_value_length_limit: g.label_value_length_limit.unwrap_or(0),
         keep_dropped_targets: g.keep_dropped_targets.unwrap_or(0),
+        body_size_limit: match &g.body_size_limit {
+            Some(v) => parse_byte_size(v).map_err(|e| format!("global.body_size_limit: {e}"))?,
+            None => 0,
+        },
     })
 }
 
@@ -707,7 +715,6 @@ fn build_scrape(
             always_scrape_classic_histograms,
             convert_classic_histograms_to_nhcb,
             scrape_failure_log_file,
-            body_size_limit,
             native_histogram_bucket_limit,
             native_histogram_min_bucket_factor,
             metric_name_validation_scheme,
@@ -790,7 +797,12 @@ fn build_scrape(
         scrape_timeout
     };
     let or_global = |v: Option<u64>, g: u64| v.filter(|v| *v != 0).unwrap_or(g);
+    let body_size_limit = match &rs.body_size_limit {
+        Some(v) => Some(parse_byte_size(v).map_err(|e| format!("{at}body_size_limit: {e}"))?),
+        None => None,
+    };
     Ok(ScrapeConfig {
+        body_size_limit: or_global(body_size_limit, global.body_size_limit),
         job_name,
         scrape_interval,
         scrape_timeout,
@@ -825,6 +837,35 @@ fn build_scrape(
         metric_relabel_configs: rs.metric_relabel_configs.unwrap_or_default(),
         http_client,
     })
+}
+
+/// A byte size as Prometheus' `units.Base2Bytes` reads it: a bare number of
+/// bytes, or a number with B, KB, MB, GB, TB, PB (powers of 1024; the `iB`
+/// forms alike).
+fn parse_byte_size(v: &Value) -> Result<u64, String> {
+    if let Some(n) = v.as_u64() {
+        return Ok(n);
+    }
+    let Some(s) = v.as_str() else {
+        return Err(format!("{v:?} is not a size such as 10MB"));
+    };
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid size {s:?}: expected a number and a unit such as 10MB"))?;
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "KB" | "KIB" => 10,
+        "MB" | "MIB" => 20,
+        "GB" | "GIB" => 30,
+        "TB" | "TIB" => 40,
+        "PB" | "PIB" => 50,
+        _ => return Err(format!("invalid size {s:?}: unknown unit {unit:?}")),
+    };
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("invalid size {s:?}: too large"))
 }
 
 /// Prometheus' file SD name pattern: a path with at most one `*` in the last

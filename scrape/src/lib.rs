@@ -1,13 +1,20 @@
-//! Prometheus-compatible scraping pieces for Ember: the `prometheus.yml`
-//! model ([`config`]), relabeling ([`relabel`]), target label construction
-//! ([`target`]) and the text exposition parsers ([`textparse`]).
+//! Prometheus-compatible scraping for Ember: the `prometheus.yml` model
+//! ([`config`]), relabeling ([`relabel`]), target label construction
+//! ([`target`]), the text exposition parsers ([`textparse`]), the HTTP client
+//! ([`http_client`]), one target's scrape loop ([`scrape_loop`]: timing,
+//! appending, staleness, report series), and the scrape pools that run the
+//! loops of a configuration and follow its reloads ([`pools`], with file
+//! discovery in [`discovery`]).
 //!
-//! The scrape loop itself (HTTP, timing, staleness, appending) is not here
-//! yet; the server builds it on these modules.
+//! The server owns flags, signals, reload endpoints and the HTTP API on top.
 
 pub mod config;
+pub mod discovery;
 pub mod duration;
+pub mod http_client;
+pub mod pools;
 pub mod relabel;
+pub mod scrape_loop;
 pub mod target;
 pub mod textparse;
 
@@ -40,4 +47,22 @@ pub enum Error {
     /// Scraped text is not valid exposition format; `line` is 1-based.
     #[error("line {line}: {message}")]
     Exposition { line: usize, message: String },
+    /// A scrape failed: the request, the response, or the body's content.
+    #[error("{message}")]
+    Scrape { message: String },
+    /// More samples than `sample_limit` after metric relabeling.
+    #[error("sample limit exceeded ({samples} samples, limit {limit})")]
+    SampleLimitExceeded { limit: u64, samples: u64 },
+    /// A body larger than `body_size_limit`.
+    #[error("body size limit exceeded (limit {limit} bytes)")]
+    BodySizeLimitExceeded { limit: u64 },
+    /// A series over `label_limit` or a label length limit.
+    #[error("{message}")]
+    LabelLimitExceeded { message: String },
+    /// The database refused a commit.
+    #[error("storage: {0}")]
+    Storage(#[from] ember::Error),
+    /// A file discovery file could not be used.
+    #[error("file discovery: {path}: {message}")]
+    Discovery { path: PathBuf, message: String },
 }
