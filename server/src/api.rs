@@ -461,8 +461,47 @@ pub async fn runtimeinfo(State(st): State<Arc<AppState>>) -> Response {
         "GOMAXPROCS": std::thread::available_parallelism().map_or(1, |n| n.get()),
         "GOGC": "",
         "GODEBUG": "",
-        "storageRetention": "unlimited (retention arrives with blocks)",
+        "storageRetention": storage_retention(&st.flags),
     }))
+}
+
+/// Prometheus' `storageRetention` text: the time limit, `or` the size limit (`15d`, `10GiB`,
+/// `15d or 512MiB`), from the flags the server started with.
+fn storage_retention(flags: &[(String, String)]) -> String {
+    let flag = |name: &str| {
+        flags
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    let mut parts = Vec::new();
+    let time = flag("storage.tsdb.retention.time");
+    if !matches!(time, "" | "0s") {
+        parts.push(time.to_string());
+    }
+    if let Ok(bytes) = flag("storage.tsdb.retention.size").parse::<u64>()
+        && bytes > 0
+    {
+        parts.push(base2_bytes(bytes));
+    }
+    parts.join(" or ")
+}
+
+/// A byte count in the largest binary unit that divides it, as Go's `units.Base2Bytes` prints exact
+/// sizes (`512MiB`, `1GiB`, `1500B`).
+fn base2_bytes(n: u64) -> String {
+    for (unit, shift) in [
+        ("PiB", 50),
+        ("TiB", 40),
+        ("GiB", 30),
+        ("MiB", 20),
+        ("KiB", 10),
+    ] {
+        if n >= 1 << shift && n.is_multiple_of(1 << shift) {
+            return format!("{}{unit}", n >> shift);
+        }
+    }
+    format!("{n}B")
 }
 
 pub async fn flags(State(st): State<Arc<AppState>>) -> Response {

@@ -57,6 +57,12 @@ struct Metrics {
     rw_requests: Family<CodeLabel, Counter>,
     rw_samples: Counter,
     rw_rejected: Counter,
+    compactions: Counter,
+    compactions_failed: Counter,
+    head_truncations: Counter,
+    blocks_deleted: Counter,
+    blocks_loaded: Gauge,
+    compaction_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Metrics {
@@ -97,8 +103,50 @@ impl Metrics {
             "Samples refused through remote write (invalid series, out of order, duplicate, out of bounds)",
             rw_rejected.clone(),
         );
+        let compactions = Counter::default();
+        registry.register(
+            "prometheus_tsdb_compactions",
+            "Total number of compactions that were executed for the partition (head blocks and merges)",
+            compactions.clone(),
+        );
+        let compactions_failed = Counter::default();
+        registry.register(
+            "prometheus_tsdb_compactions_failed",
+            "Total number of compactions that failed for the partition",
+            compactions_failed.clone(),
+        );
+        let head_truncations = Counter::default();
+        registry.register(
+            "prometheus_tsdb_head_truncations",
+            "Total number of head truncations attempted",
+            head_truncations.clone(),
+        );
+        let blocks_deleted = Counter::default();
+        registry.register(
+            "ember_tsdb_blocks_deleted",
+            "Blocks deleted because a compacted block replaced them or they passed retention",
+            blocks_deleted.clone(),
+        );
+        let blocks_loaded = Gauge::default();
+        registry.register(
+            "prometheus_tsdb_blocks_loaded",
+            "Number of currently loaded data blocks",
+            blocks_loaded.clone(),
+        );
+        let compaction_seconds = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "ember_tsdb_compaction_seconds",
+            "Time spent in compaction passes (head blocks, merges, retention)",
+            compaction_seconds.clone(),
+        );
         Metrics {
             registry,
+            compactions,
+            compactions_failed,
+            head_truncations,
+            blocks_deleted,
+            blocks_loaded,
+            compaction_seconds,
             head_series,
             samples_appended,
             samples_appended_seen: AtomicU64::new(0),
@@ -145,6 +193,24 @@ impl AppState {
 
     pub fn db(&self) -> Option<&Db> {
         self.db.get()
+    }
+
+    /// Counts a compaction pass that succeeded (see [`crate::compactor`]).
+    pub(crate) fn record_compaction(&self, stats: &ember::CompactStats, took: std::time::Duration) {
+        let m = &self.metrics;
+        m.compactions
+            .inc_by((stats.head_blocks.len() + stats.compacted_blocks.len()) as u64);
+        m.head_truncations.inc_by(stats.head_blocks.len() as u64);
+        m.blocks_deleted.inc_by(stats.deleted_blocks.len() as u64);
+        m.compaction_seconds.inc_by(took.as_secs_f64());
+    }
+
+    pub(crate) fn record_compaction_failure(&self) {
+        self.metrics.compactions_failed.inc();
+    }
+
+    pub(crate) fn record_blocks(&self, loaded: usize) {
+        self.metrics.blocks_loaded.set(loaded as i64);
     }
 }
 
@@ -298,6 +364,7 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
             .swap(s.samples_appended, Ordering::AcqRel);
         m.samples_appended
             .inc_by(s.samples_appended.saturating_sub(prev));
+        m.blocks_loaded.set(db.blocks().len() as i64);
     }
     let mut out = String::new();
     if prometheus_client::encoding::text::encode(&mut out, &m.registry).is_err() {

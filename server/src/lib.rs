@@ -4,6 +4,7 @@
 //! results). Scraping joins it as issue 5 progresses.
 
 pub mod api;
+pub mod compactor;
 pub mod federate;
 pub mod http;
 pub mod params;

@@ -2,14 +2,16 @@
 //! and `/-/ready` with 503 while the WAL replays), opens the data directory, then serves until SIGTERM or
 //! SIGINT, when it stops taking requests, flushes and closes the WAL. Its subcommands hold the tools.
 //!
-//! Built so far: health/readiness, the remote-write receiver (1.0 and 2.0), remote read, `/metrics`, and
-//! Prometheus' query API (`--query.*` flags). Scraping from `prometheus.yml` is not built yet.
+//! Built so far: health/readiness, the remote-write receiver (1.0 and 2.0), remote read, `/metrics`,
+//! Prometheus' query API (`--query.*` flags), and blocks with compaction and retention
+//! (`--storage.tsdb.*` flags; the loop is `ember_server::compactor`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use ember_server::compactor::Compactor;
 use ember_server::http::{AppState, router};
 use ember_server::query_api::QueryConfig;
 use ember_server::remote_write::Limits;
@@ -76,6 +78,23 @@ struct Cli {
     /// How far back an instant selector looks for a sample.
     #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = parse_flag_duration)]
     query_lookback_delta: std::time::Duration,
+    /// How long to keep samples (as Prometheus' flag: `15d`, `12h`, `1y`): blocks whose newest sample is
+    /// older than this behind the newest block are deleted. Unset: 15d, unless a size limit is set.
+    #[arg(long = "storage.tsdb.retention.time", value_parser = parse_flag_duration)]
+    retention_time: Option<std::time::Duration>,
+    /// Most bytes blocks and WAL may take (`512MB`, `10GB`); the oldest blocks are deleted beyond it.
+    /// 0: no size limit.
+    #[arg(long = "storage.tsdb.retention.size", default_value = "0", value_parser = parse_bytes)]
+    retention_size: usize,
+    /// Time range of the blocks cut from the head (Prometheus' hidden flag of the same name).
+    #[arg(long = "storage.tsdb.min-block-duration", default_value = "2h", value_parser = parse_flag_duration)]
+    min_block_duration: std::time::Duration,
+    /// Largest block compaction builds. Unset: a tenth of the retention time, at most 31d.
+    #[arg(long = "storage.tsdb.max-block-duration", value_parser = parse_flag_duration)]
+    max_block_duration: Option<std::time::Duration>,
+    /// How often compaction and retention run (Prometheus: every minute).
+    #[arg(long = "storage.tsdb.compaction-interval", default_value = "1m", value_parser = parse_flag_duration, hide = true)]
+    compaction_interval: std::time::Duration,
     /// Prometheus' web configuration file: TLS, basic auth, response headers (docs/format/web-config.md).
     #[arg(long = "web.config.file")]
     web_config_file: Option<PathBuf>,
@@ -148,6 +167,12 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
             Some(p) => Some(ember_server::web_config::WebConfigFile::open(p)?),
             None => None,
         };
+        // As Prometheus: 15 d unless a size limit alone is set; an explicit 0 disables time retention.
+        let retention_ms = match cli.retention_time {
+            Some(d) => d.as_millis() as i64,
+            None if cli.retention_size > 0 => 0,
+            None => 15 * 24 * 3600 * 1000,
+        };
         let limits = Limits {
             max_body_bytes: cli.max_body_bytes,
             max_decompressed_bytes: cli.max_decompressed_bytes,
@@ -202,6 +227,18 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
                 flag_duration(cli.query_lookback_delta),
             ),
             (
+                "storage.tsdb.retention.time".to_string(),
+                flag_duration(std::time::Duration::from_millis(retention_ms as u64)),
+            ),
+            (
+                "storage.tsdb.retention.size".to_string(),
+                cli.retention_size.to_string(),
+            ),
+            (
+                "storage.tsdb.min-block-duration".to_string(),
+                flag_duration(cli.min_block_duration),
+            ),
+            (
                 "web.config.file".to_string(),
                 cli.web_config_file
                     .as_ref()
@@ -233,15 +270,21 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         let opts = ember::Options {
             head_series_limit: (cli.head_series_limit > 0).then_some(cli.head_series_limit),
             wal_sync: cli.wal_sync,
+            retention_ms,
+            retention_bytes: (cli.retention_size > 0).then_some(cli.retention_size as u64),
+            block_range_ms: (cli.min_block_duration.as_millis() as i64).max(1),
+            max_block_duration_ms: cli.max_block_duration.map(|d| d.as_millis() as i64),
             ..Default::default()
         };
         let db = tokio::task::spawn_blocking(move || ember::Db::open(&dir, opts))
             .await?
             .with_context(|| format!("opening {}", cli.storage_path.display()))?;
-        tracing::info!(stats = ?db.replay_stats(), "storage ready");
-        state.set_db(db);
+        tracing::info!(stats = ?db.replay_stats(), blocks = db.blocks().len(), "storage ready");
+        state.set_db(db.clone());
+        let compactor = Compactor::start(state.clone(), db, cli.compaction_interval)?;
         server.await??;
-        tracing::info!("shutting down: closing the WAL");
+        tracing::info!("shutting down: finishing compaction, closing the WAL");
+        compactor.stop();
         if let Some(db) = state.db() {
             db.clone().close()?;
         }
