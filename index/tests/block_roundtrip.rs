@@ -273,9 +273,7 @@ fn reads_the_layout_without_label_indices() {
     // The TOC records the postings' start before their 4-byte alignment.
     let old_postings = (toc.postings as usize).next_multiple_of(4);
     let mut new = old[..series_end].to_vec();
-    while new.len() % 4 != 0 {
-        new.push(0);
-    }
+    new.resize(series_end.next_multiple_of(4), 0);
     let shift = old_postings - new.len();
     new.extend_from_slice(&old[old_postings..toc.label_indices_table as usize]);
     let table_at = new.len();
