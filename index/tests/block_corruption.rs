@@ -274,3 +274,54 @@ fn series_references_outside_the_series_section_are_errors() {
         }
     }
 }
+
+/// Recomputes the CRC of the `len | content | CRC` section at `at`.
+fn refresh_crc(b: &mut [u8], at: usize) {
+    let len = be32(b, at);
+    let crc = crc32c::crc32c(&b[at + 4..at + 4 + len]);
+    b[at + 4 + len..at + 8 + len].copy_from_slice(&crc.to_be_bytes());
+}
+
+#[test]
+fn references_past_the_end_are_reported_inside_the_file() {
+    // Found by fuzzing: offsets read from checksum-valid but corrupt
+    // sections used to be reported as the out-of-file position they named.
+    let b = build_index();
+    let toc = IndexReader::new(&b[..]).unwrap().toc();
+    let table = toc.postings_table as usize;
+    // The first table entry is `2, "", "", offset` (1 + 1 + 1 + uvarint).
+    let mut p = table + 8 + 3;
+    let all_at = uvarint(&b, &mut p) as usize;
+    assert_eq!(
+        p - (table + 11),
+        2,
+        "offset of the all-series list takes 2 bytes"
+    );
+
+    // A series reference beyond the file in the all-series postings list.
+    let mut bad = b.clone();
+    let n = be32(&bad, all_at + 4);
+    let last = all_at + 8 + 4 * (n - 1);
+    bad[last..last + 4].copy_from_slice(&0xFFFF_FFF0u32.to_be_bytes());
+    refresh_crc(&mut bad, all_at);
+    match read_all(&bad) {
+        Err(Error::CorruptIndex { offset, reason }) => {
+            assert_eq!(offset as usize, last, "{reason}");
+            assert!(reason.contains("outside the series section"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A postings list offset beyond the file in the postings offset table.
+    let mut bad = b.clone();
+    bad[table + 11..table + 13].copy_from_slice(&[0xFF, 0x7F]);
+    assert!(0x3FFF > bad.len());
+    refresh_crc(&mut bad, table);
+    match IndexReader::new(&bad[..]) {
+        Err(Error::CorruptIndex { offset, reason }) => {
+            assert_eq!(offset as usize, table + 8, "{reason}");
+            assert!(reason.contains("16383"), "{reason}");
+        }
+        other => panic!("{:?}", other.err()),
+    }
+}

@@ -203,3 +203,134 @@ proptest! {
         }
     }
 }
+
+fn put_uvarint(out: &mut Vec<u8>, mut x: u64) {
+    while x >= 0x80 {
+        out.push(x as u8 | 0x80);
+        x >>= 7;
+    }
+    out.push(x as u8);
+}
+
+fn uvarint(b: &[u8], at: &mut usize) -> u64 {
+    let (mut x, mut shift) = (0u64, 0);
+    loop {
+        let byte = b[*at];
+        *at += 1;
+        x |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return x;
+        }
+        shift += 7;
+    }
+}
+
+/// Prometheus 3.7 and later write no label indices and no label offset
+/// table: postings follow the series, and the TOC's label offset table entry
+/// equals its postings offset table entry. The reader must not care.
+#[test]
+fn reads_the_layout_without_label_indices() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index");
+    let series: Vec<Labels> = (0..50)
+        .map(|i| {
+            Labels::from_pairs([
+                ("__name__", format!("m{}", i % 3)),
+                ("i", format!("{i:02}")),
+            ])
+            .unwrap()
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let symbols: BTreeSet<&str> = series
+        .iter()
+        .flat_map(|ls| ls.iter().flat_map(|l| [l.name.as_str(), l.value.as_str()]))
+        .collect();
+    let mut w = IndexWriter::create(&path).unwrap();
+    for s in &symbols {
+        w.add_symbol(s).unwrap();
+    }
+    for (k, ls) in series.iter().enumerate() {
+        let c = ChunkMeta {
+            min_time: k as i64,
+            max_time: k as i64 + 10,
+            chunk_ref: k as u64 * 100,
+        };
+        w.add_series(ls, &[c]).unwrap();
+    }
+    w.close().unwrap();
+    let old = std::fs::read(&path).unwrap();
+    let r = IndexReader::new(&old[..]).unwrap();
+    let toc = r.toc();
+    assert!(
+        toc.postings > toc.label_indices,
+        "2.x layout has label indices"
+    );
+
+    // Rebuild as 3.7 does: series, padding, postings, postings offset table.
+    let series_end = toc.label_indices as usize;
+    // The TOC records the postings' start before their 4-byte alignment.
+    let old_postings = (toc.postings as usize).next_multiple_of(4);
+    let mut new = old[..series_end].to_vec();
+    new.resize(series_end.next_multiple_of(4), 0);
+    let shift = old_postings - new.len();
+    new.extend_from_slice(&old[old_postings..toc.label_indices_table as usize]);
+    let table_at = new.len();
+    let mut p = toc.postings_table as usize + 4;
+    let count = u32::from_be_bytes(old[p..p + 4].try_into().unwrap());
+    p += 4;
+    let mut body = count.to_be_bytes().to_vec();
+    for _ in 0..count {
+        let keys = uvarint(&old, &mut p);
+        put_uvarint(&mut body, keys);
+        for _ in 0..2 {
+            let n = uvarint(&old, &mut p) as usize;
+            put_uvarint(&mut body, n as u64);
+            body.extend_from_slice(&old[p..p + n]);
+            p += n;
+        }
+        put_uvarint(&mut body, uvarint(&old, &mut p) - shift as u64);
+    }
+    new.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    new.extend_from_slice(&body);
+    new.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
+    let mut t = Vec::new();
+    for off in [
+        toc.symbols,
+        toc.series,
+        series_end as u64,
+        table_at as u64,
+        series_end as u64,
+        table_at as u64,
+    ] {
+        t.extend_from_slice(&off.to_be_bytes());
+    }
+    new.extend_from_slice(&t);
+    new.extend_from_slice(&crc32c::crc32c(&t).to_be_bytes());
+    assert!(new.len() < old.len());
+
+    let r2 = IndexReader::new(&new[..]).unwrap();
+    assert_eq!(r2.label_names(&[]).unwrap(), r.label_names(&[]).unwrap());
+    assert_eq!(
+        r2.label_values("i", &[]).unwrap(),
+        r.label_values("i", &[]).unwrap()
+    );
+    let ms = [
+        Matcher::regex("i", "1.|4.").unwrap(),
+        Matcher::not_equal("__name__", "m1"),
+    ];
+    assert_eq!(
+        r2.postings_for_matchers(&ms).unwrap(),
+        r.postings_for_matchers(&ms).unwrap()
+    );
+    let refs = r2.all_postings().unwrap();
+    assert_eq!(refs, r.all_postings().unwrap());
+    for (k, sr) in refs.into_iter().enumerate() {
+        let mut ls = Labels::empty();
+        let mut cs = Vec::new();
+        r2.series(sr, &mut ls, &mut cs).unwrap();
+        assert_eq!(ls, series[k]);
+        assert_eq!(cs[0].chunk_ref, k as u64 * 100);
+    }
+}

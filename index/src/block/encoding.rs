@@ -188,7 +188,12 @@ pub(crate) fn be32_section<'a>(file: &'a [u8], off: u64, what: &str) -> Result<C
     let start = usize::try_from(off)
         .ok()
         .filter(|&s| s <= file.len())
-        .ok_or_else(|| Error::corrupt(off, format!("{what}: starts beyond the end of the file")))?;
+        .ok_or_else(|| {
+            Error::corrupt(
+                file.len() as u64,
+                format!("{what}: starts at byte {off}, beyond the end of the file"),
+            )
+        })?;
     let mut c = Cursor::new(&file[start..], off);
     let len = c.be32(&format!("{what} length"))? as usize;
     let content_at = c.offset();

@@ -9,6 +9,33 @@
 //! CRC-checked). It does not own the chunk segment files the chunk references
 //! point into, `meta.json`, tombstones, or choosing and syncing the block
 //! directory: those belong to the engine's block writer.
+//!
+//! ```
+//! use ember_index::block::{ChunkMeta, IndexReader, IndexWriter};
+//! use ember_index::{Labels, Matcher};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("index");
+//! let a = Labels::from_pairs([("__name__", "up"), ("job", "api")]).unwrap();
+//! let b = Labels::from_pairs([("__name__", "up"), ("job", "db")]).unwrap();
+//! let mut w = IndexWriter::create(&path).unwrap();
+//! // Every label string, sorted and unique; Prometheus also adds "".
+//! for s in ["", "__name__", "api", "db", "job", "up"] {
+//!     w.add_symbol(s).unwrap();
+//! }
+//! let chunk = |min_time, max_time, chunk_ref| ChunkMeta { min_time, max_time, chunk_ref };
+//! w.add_series(&a, &[chunk(0, 99, 8), chunk(100, 199, 40)]).unwrap();
+//! w.add_series(&b, &[chunk(0, 199, 72)]).unwrap();
+//! w.close().unwrap();
+//!
+//! let r = IndexReader::open(&path).unwrap();
+//! let refs = r.postings_for_matchers(&[Matcher::not_equal("job", "api")]).unwrap();
+//! assert_eq!(refs.len(), 1);
+//! let (mut labels, mut chunks) = (Labels::empty(), Vec::new());
+//! r.series(refs[0], &mut labels, &mut chunks).unwrap();
+//! assert_eq!((labels, chunks), (b, vec![chunk(0, 199, 72)]));
+//! assert_eq!(r.label_values("job", &[]).unwrap(), ["api", "db"]);
+//! ```
 
 mod encoding;
 mod reader;

@@ -236,9 +236,18 @@ impl<B: AsRef<[u8]>> IndexReader<B> {
         let mut prev: Option<(&str, &str)> = None;
         let mut name_values = 0usize;
         let mut pending_last: Option<SampledEntry> = None;
+        let toc_start = self.bytes.as_ref().len() - TOC_LEN;
         for _ in 0..count {
             let entry = c.offset() as usize;
-            let (name, value, _) = table_entry(&mut c)?;
+            let (name, value, off) = table_entry(&mut c)?;
+            if off < HEADER_LEN as u64 || off >= toc_start as u64 {
+                return Err(Error::corrupt(
+                    entry as u64,
+                    format!(
+                        "postings list of {name:?}={value:?} at byte {off}, outside the file's sections"
+                    ),
+                ));
+            }
             let new_name = prev.is_none_or(|(n, _)| n != name);
             if let Some(p) = prev
                 && (name, value) <= p
@@ -360,6 +369,17 @@ impl<B: AsRef<[u8]>> IndexReader<B> {
             let r = u64::from(c.be32("postings entry")?);
             if prev.is_some_and(|p| r <= p) {
                 return Err(Error::corrupt(at, "postings list not strictly increasing"));
+            }
+            if !self.in_series_section(r) {
+                return Err(Error::corrupt(
+                    at,
+                    format!(
+                        "series reference {r} (byte {}) outside the series section [{}, {})",
+                        r * SERIES_ALIGN,
+                        self.series_start,
+                        self.series_end
+                    ),
+                ));
             }
             prev = Some(r);
             out.push(r);
@@ -560,23 +580,26 @@ impl<B: AsRef<[u8]>> IndexReader<B> {
         }
     }
 
+    fn in_series_section(&self, series_ref: u64) -> bool {
+        series_ref.checked_mul(SERIES_ALIGN).is_some_and(|off| {
+            self.toc.series != 0 && off >= self.series_start && off < self.series_end
+        })
+    }
+
     /// The content of series `series_ref`'s entry, checksum verified.
     fn series_entry(&self, series_ref: u64) -> Result<Cursor<'_>, Error> {
-        let off = series_ref.checked_mul(SERIES_ALIGN).ok_or_else(|| {
-            Error::corrupt(
-                self.series_start,
-                format!("series reference {series_ref} out of range"),
-            )
-        })?;
-        if self.toc.series == 0 || off < self.series_start || off >= self.series_end {
+        if !self.in_series_section(series_ref) {
+            // The reference did not come from this file's bytes (postings
+            // are checked when read): name the section it missed.
             return Err(Error::corrupt(
-                off,
+                self.series_start,
                 format!(
-                    "series reference {series_ref} (byte {off}) outside the series section [{}, {})",
+                    "series reference {series_ref} outside the series section [{}, {})",
                     self.series_start, self.series_end
                 ),
             ));
         }
+        let off = series_ref * SERIES_ALIGN;
         let end = to_usize(self.series_end, "series section end")?;
         uvarint_section(self.bytes(), off, end, "series entry")
     }

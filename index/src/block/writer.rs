@@ -34,7 +34,9 @@ use crate::{Error, Labels};
 
 /// Series references are stored as 4-byte postings of `offset / 16`.
 const MAX_FILE_LEN: u64 = SERIES_ALIGN * u32::MAX as u64;
-const BUF_SIZE: usize = 1 << 20;
+// Large enough for sequential I/O, small enough that the many small indexes
+// of tests and fuzzing do not pay for megabyte buffers.
+const BUF_SIZE: usize = 1 << 16;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Stage {
