@@ -91,6 +91,10 @@ pub(crate) struct DbInner {
     blocks: RwLock<Arc<Vec<Arc<Block>>>>,
     /// Serialises compaction, retention and block reloads.
     compact_lock: Mutex<()>,
+    /// Held shared by every commit from its bounds check until its samples are in the head, and taken
+    /// exclusively by head compaction after it raised the head's floor: once compaction holds it, no
+    /// commit that checked against the old floor is still applying samples to the range being written.
+    pub(crate) commit_gate: RwLock<()>,
     closed: AtomicBool,
     _lock: File,
 }
@@ -193,6 +197,7 @@ impl Db {
                 opts,
                 blocks: RwLock::new(Arc::new(blocks)),
                 compact_lock: Mutex::new(()),
+                commit_gate: RwLock::new(()),
                 closed: AtomicBool::new(false),
                 _lock: lock,
             }),
@@ -615,9 +620,11 @@ impl Db {
                 break;
             }
             let maxt = range_for_timestamp(hmin, range);
-            // Appenders already refuse this range (it is more than half a range behind the newest
-            // sample); raising the floor makes that explicit and keeps replay out of it.
+            // New appenders already refuse this range (it is more than half a range behind the newest
+            // sample). Raising the floor makes commits of older appenders refuse it too, and keeps
+            // replay out of it; waiting for the gate lets commits that passed the old floor finish.
             h.raise_min_valid(maxt);
+            drop(inner.commit_gate.write());
             let series = h.series_for_block(hmin, maxt - 1);
             let mut meta = BlockMeta::new(hmin, maxt);
             if let Some(path) = write_block(&inner.dir, &mut meta, series)? {

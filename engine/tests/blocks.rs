@@ -574,3 +574,31 @@ fn overlapping_blocks_are_merged_in_queries_and_by_vertical_compaction() {
     db.close().unwrap();
     assert_eq!(promtool_dump(&dir), want);
 }
+
+#[test]
+fn a_commit_into_a_range_compacted_meanwhile_is_refused_not_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = Db::open(dir, opts(2 * H)).unwrap();
+    let a = Labels::from_pairs([("__name__", "late")]).unwrap();
+    let mut early = db.appender();
+    early.append(&a, T0, 1.0).unwrap();
+    early.commit().unwrap();
+    // Checked against the head as it is now: fine.
+    let mut old = db.appender();
+    old.append(&a, T0 + 60_000, 2.0).unwrap();
+    let mut want = Data::new();
+    write(&db, 2, T0, 15_000, 960, &mut want);
+    assert_eq!(db.compact().unwrap().head_blocks.len(), 1);
+    match old.commit() {
+        Err(ember::Error::OutOfBounds { t, min_valid }) => {
+            assert_eq!((t, min_valid), (T0 + 60_000, T0 + 2 * H));
+        }
+        other => panic!("expected out of bounds, got {other:?}"),
+    }
+    want.insert(label_text(&a), vec![(T0, bits(1.0))]);
+    assert_eq!(query_all(&db, i64::MIN, i64::MAX), want);
+    db.close().unwrap();
+    let db = Db::open(dir, opts(2 * H)).unwrap();
+    assert_eq!(query_all(&db, i64::MIN, i64::MAX), want);
+}
