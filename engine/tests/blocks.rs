@@ -602,3 +602,62 @@ fn a_commit_into_a_range_compacted_meanwhile_is_refused_not_lost() {
     let db = Db::open(dir, opts(2 * H)).unwrap();
     assert_eq!(query_all(&db, i64::MIN, i64::MAX), want);
 }
+
+#[test]
+fn queries_running_during_compactions_see_every_committed_sample_exactly_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(
+        tmp.path(),
+        Options {
+            retention_ms: 0,
+            ..opts(1_000)
+        },
+    )
+    .unwrap();
+    let ls: Vec<Labels> = (0..4)
+        .map(|s| Labels::from_pairs([("__name__", "c"), ("s", &*s.to_string())]).unwrap())
+        .collect();
+    // Number of 10 ms steps committed so far.
+    let committed = Arc::new(AtomicI64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (db, committed, done) = (db.clone(), committed.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut checks = 0;
+                while !done.load(Ordering::Acquire) {
+                    let n = committed.load(Ordering::Acquire);
+                    for s in db.querier(i64::MIN, i64::MAX).try_select(&[]).unwrap() {
+                        let got = s.samples().unwrap();
+                        // Every committed step is there once, in order, and nothing else.
+                        assert!(got.len() as i64 >= n, "{} of {n} steps", got.len());
+                        for (i, &(t, v)) in got.iter().enumerate() {
+                            assert_eq!((t, v), (T0 + i as i64 * 10, i as f64));
+                        }
+                    }
+                    checks += 1;
+                }
+                checks
+            })
+        })
+        .collect();
+    for step in (0..3_000i64).collect::<Vec<_>>().chunks(25) {
+        let mut app = db.appender();
+        for &i in step {
+            for l in &ls {
+                app.append(l, T0 + i * 10, i as f64).unwrap();
+            }
+        }
+        app.commit().unwrap();
+        committed.store(step[step.len() - 1] + 1, Ordering::Release);
+        db.compact().unwrap();
+    }
+    done.store(true, Ordering::Release);
+    for r in readers {
+        assert!(r.join().unwrap() > 0);
+    }
+    assert!(db.blocks().iter().any(|m| m.compaction.level > 1));
+}
