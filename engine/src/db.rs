@@ -487,7 +487,8 @@ impl Querier {
 /// Opens the blocks in `dir`, then deletes those that are obsolete: listed as parent or source of another
 /// loaded block (left behind by a compaction interrupted before it deleted them), marked deletable, or
 /// past retention. A block that fails to open fails the whole open unless a loaded block replaces it or
-/// `skip_corrupt_blocks` is set (then it is left on disk, unused, and logged).
+/// `skip_corrupt_blocks` is set (then it is left on disk, unused, and logged); a directory without a
+/// readable `meta.json` is skipped with a logged error either way, as Prometheus does.
 fn load_blocks(dir: &Path, opts: &Options) -> Result<Vec<Arc<Block>>> {
     let (dirs, _) = blockdir::scan(dir)?;
     let mut loaded = Vec::new();
@@ -495,6 +496,11 @@ fn load_blocks(dir: &Path, opts: &Options) -> Result<Vec<Arc<Block>>> {
     for (ulid, path) in dirs {
         match Block::open(&path) {
             Ok(b) => loaded.push(Arc::new(b)),
+            // Like Prometheus, a directory whose meta.json cannot be read is not taken for a block at
+            // all: it is skipped with an error, never deleted.
+            Err(e) if meta_unreadable(&e, &path) => {
+                tracing::error!(dir = %path.display(), error = %e, "skipping a directory without a readable meta.json");
+            }
             Err(e) => corrupted.push((ulid, e)),
         }
     }
@@ -530,6 +536,14 @@ fn load_blocks(dir: &Path, opts: &Options) -> Result<Vec<Arc<Block>>> {
     }
     loaded.sort_by_key(|b| (b.meta().min_time, b.meta().ulid));
     Ok(loaded)
+}
+
+fn meta_unreadable(e: &Error, block_dir: &Path) -> bool {
+    match e {
+        Error::InvalidMeta { .. } => true,
+        Error::Io { path, .. } => *path == block_dir.join(crate::block::META_FILENAME),
+        _ => false,
+    }
 }
 
 /// Blocks to delete by time and size retention, as Prometheus decides: by time, every block whose end is

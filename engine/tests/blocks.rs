@@ -661,3 +661,19 @@ fn queries_running_during_compactions_see_every_committed_sample_exactly_once() 
     }
     assert!(db.blocks().iter().any(|m| m.compaction.level > 1));
 }
+
+#[test]
+fn a_directory_named_like_a_block_without_meta_json_is_skipped_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let stray = dir.join(ulid::Ulid::new().to_string());
+    std::fs::create_dir_all(stray.join("chunks")).unwrap();
+    let db = Db::open(dir, opts(2 * H)).unwrap();
+    assert!(db.blocks().is_empty());
+    drop(db);
+    assert!(stray.exists());
+    std::fs::write(stray.join("meta.json"), b"{\"ulid\": 5}").unwrap();
+    let db = Db::open(dir, opts(2 * H)).unwrap();
+    assert!(db.blocks().is_empty());
+    assert!(stray.exists());
+}
