@@ -677,3 +677,48 @@ fn a_directory_named_like_a_block_without_meta_json_is_skipped_and_kept() {
     assert!(db.blocks().is_empty());
     assert!(stray.exists());
 }
+
+#[test]
+fn a_damaged_chunk_fails_only_its_series_naming_segment_and_offset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = Db::open(dir, opts(2 * H)).unwrap();
+    let mut want = Data::new();
+    write(&db, 3, T0, 15_000, 960, &mut want);
+    db.compact().unwrap();
+    let ulid = db.blocks()[0].ulid;
+    db.close().unwrap();
+    let seg = dir.join(ulid.to_string()).join("chunks").join("000001");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    // The first chunk starts right after the 8-byte header; flip a byte of its data.
+    bytes[8 + 10] ^= 0x55;
+    std::fs::write(&seg, &bytes).unwrap();
+
+    let db = Db::open(dir, opts(2 * H)).unwrap();
+    let series = db.querier(i64::MIN, i64::MAX).select(&[]);
+    assert_eq!(series.len(), 3);
+    let mut failed = 0;
+    for s in &series {
+        match s.samples() {
+            Ok(got) => {
+                let got: Vec<(i64, u64)> = got.into_iter().map(|(t, v)| (t, bits(v))).collect();
+                assert_eq!(got, want[&label_text(s.labels())]);
+            }
+            Err(ember::Error::CorruptFile {
+                path,
+                offset,
+                reason,
+            }) => {
+                assert_eq!(path, seg);
+                assert_eq!(offset, 8);
+                assert!(reason.contains("checksum"), "{reason}");
+                failed += 1;
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!(failed, 1);
+    // A query over the head's range alone does not touch the block.
+    let head_only = db.querier(T0 + 2 * H, i64::MAX).try_select(&[]).unwrap();
+    assert!(head_only.iter().all(|s| s.samples().is_ok()));
+}
