@@ -126,6 +126,9 @@ pub struct DbStats {
     pub series_refused: u64,
     /// Approximate heap bytes held by the head, by component.
     pub memory: HeadMemory,
+    /// Loaded blocks and the bytes of their files.
+    pub blocks: usize,
+    pub blocks_bytes: u64,
 }
 
 impl Db {
@@ -235,6 +238,7 @@ impl Db {
     pub fn stats(&self) -> DbStats {
         let h = &self.inner.head;
         let (mint, maxt) = (h.min_time(), h.max_time());
+        let blocks = self.inner.blocks.read().clone();
         DbStats {
             num_series: h.num_series(),
             time_range: (mint <= maxt).then_some((mint, maxt)),
@@ -244,6 +248,8 @@ impl Db {
             series_removed: h.stats.series_removed.load(Ordering::Relaxed),
             series_refused: h.stats.series_refused.load(Ordering::Relaxed),
             memory: h.memory(),
+            blocks: blocks.len(),
+            blocks_bytes: blocks.iter().map(|b| b.size()).sum(),
         }
     }
 

@@ -167,7 +167,10 @@ fn head_compaction_cuts_one_aligned_block_and_every_sample_is_returned_once() {
     assert_eq!(m.stats.num_series, 5);
     assert_eq!(m.stats.num_samples, 5 * 480);
     // The head kept only the second half.
-    assert_eq!(db.stats().time_range.unwrap().0, T0 + 2 * H);
+    let st = db.stats();
+    assert_eq!(st.time_range.unwrap().0, T0 + 2 * H);
+    assert_eq!(st.blocks, 1);
+    assert!(st.blocks_bytes > 1_000, "{}", st.blocks_bytes);
     assert_eq!(query_all(&db, i64::MIN, i64::MAX), want);
     // A range inside the block only, one straddling block and head, one inside the head.
     for (lo, hi) in [
