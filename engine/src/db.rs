@@ -648,7 +648,7 @@ impl Db {
             let series = h.series_for_block(hmin, maxt - 1);
             let mut meta = BlockMeta::new(hmin, maxt);
             if let Some(path) = write_block(&inner.dir, &mut meta, series)? {
-                let block = Arc::new(Block::open(&path)?);
+                let block = Arc::new(self.open_written(&path, meta.ulid)?);
                 tracing::info!(ulid = %meta.ulid, mint = hmin, maxt, samples = meta.stats.num_samples, "head block written");
                 self.swap_blocks(&[], Some(block));
                 stats.head_blocks.push(meta.ulid);
@@ -721,7 +721,13 @@ impl Db {
         };
         let new = match path {
             Some(p) => {
-                let block = Arc::new(Block::open(&p)?);
+                let block = match self.open_written(&p, meta.ulid) {
+                    Ok(b) => Arc::new(b),
+                    Err(e) => {
+                        self.mark_parents(&parents, |m| m.compaction.failed = true);
+                        return Err(e);
+                    }
+                };
                 tracing::info!(ulid = %meta.ulid, level = meta.compaction.level, mint = meta.min_time, maxt = meta.max_time, "blocks compacted");
                 Some(block)
             }
@@ -739,6 +745,18 @@ impl Db {
             blockdir::delete_block(&inner.dir, u)?;
         }
         Ok((new_ulid, removed))
+    }
+
+    /// Opens a block just written. If that fails the block is deleted again: a block that cannot be
+    /// opened must not stay behind, where it would stop the next start (or, being loaded, make its
+    /// parents look obsolete).
+    fn open_written(&self, path: &Path, ulid: Ulid) -> Result<Block> {
+        Block::open(path).inspect_err(|e| {
+            tracing::error!(block = %path.display(), error = %e, "a block just written cannot be opened; deleting it");
+            if let Err(e) = blockdir::delete_block(&self.inner.dir, ulid) {
+                tracing::error!(error = %e, "cannot delete the unreadable new block");
+            }
+        })
     }
 
     /// Rewrites the parents' `meta.json` with `f` applied and reloads them, logging failures (this runs

@@ -792,3 +792,52 @@ fn flipped_bytes_anywhere_in_a_block_give_errors_or_correct_data_never_a_panic()
     eprintln!("refused {refused}, failed reads {failed_reads}, intact {intact}");
     assert!(refused > 0 && failed_reads > 0);
 }
+
+#[test]
+fn a_compaction_reading_a_damaged_block_fails_marks_its_inputs_failed_and_is_not_retried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let o = Options {
+        retention_ms: 0,
+        ..opts(1_000)
+    };
+    assert_eq!(T0 % 3_000, 0);
+    let db = Db::open(dir, o.clone()).unwrap();
+    let mut want = Data::new();
+    write(&db, 2, T0, 20, 180, &mut want);
+    db.compact().unwrap();
+    let first = db.blocks();
+    assert_eq!(first.len(), 3, "{first:?}");
+    db.close().unwrap();
+    let seg = dir.join(first[0].ulid.to_string()).join("chunks/000001");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[8 + 10] ^= 0xff;
+    std::fs::write(&seg, &bytes).unwrap();
+
+    let db = Db::open(dir, o).unwrap();
+    write(&db, 2, T0 + 3_600, 20, 70, &mut want);
+    let err = db.compact().unwrap_err();
+    assert!(
+        matches!(&err, ember::Error::CorruptFile { path, .. } if *path == seg),
+        "{err}"
+    );
+    let metas = db.blocks();
+    for m in &metas {
+        assert_eq!(
+            m.compaction.failed,
+            first.iter().any(|f| f.ulid == m.ulid),
+            "{metas:?}"
+        );
+    }
+    assert!(
+        std::fs::read_dir(dir).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains(".tmp")),
+        "no leftovers"
+    );
+    // The planner leaves the failed blocks alone from now on.
+    db.compact().unwrap();
+    assert_eq!(db.blocks().len(), metas.len());
+}
