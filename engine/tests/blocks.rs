@@ -841,3 +841,99 @@ fn a_compaction_reading_a_damaged_block_fails_marks_its_inputs_failed_and_is_not
     db.compact().unwrap();
     assert_eq!(db.blocks().len(), metas.len());
 }
+
+/// A plain HTTP/1.0 GET against 127.0.0.1; returns status and body.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    let status = resp.split_whitespace().nth(1)?.parse().ok()?;
+    let body = resp.split_once("\r\n\r\n")?.1.to_string();
+    Some((status, body))
+}
+
+#[test]
+fn prometheus_opens_an_ember_data_directory_and_serves_every_sample() {
+    if Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert_eq!(std::env::var("EMBER_SKIP_PEER_TESTS").as_deref(), Ok("1"));
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let db = Db::open(&dir, opts(2 * H)).unwrap();
+    let mut want = Data::new();
+    write(&db, 4, T0, 15_000, 960, &mut want);
+    db.compact().unwrap();
+    assert_eq!(db.blocks().len(), 1);
+    db.close().unwrap();
+
+    let config = tmp.path().join("prometheus.yml");
+    std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut prom = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        // Keep Prometheus from deleting the old test data by retention or compacting it meanwhile.
+        .arg("--storage.tsdb.retention.time=100y")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let ready = loop {
+        if let Some((200, _)) = http_get(port, "/-/ready") {
+            break true;
+        }
+        if std::time::Instant::now() > deadline || prom.try_wait().unwrap().is_some() {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    if !ready {
+        prom.kill().ok();
+        let out = prom.wait_with_output().unwrap();
+        panic!(
+            "prometheus did not become ready: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Every raw sample of the 4 h, through a range selector at the end.
+    let at = (T0 + 4 * H) as f64 / 1000.0;
+    let (status, body) =
+        http_get(port, &format!("/api/v1/query?query=m%5B5h%5D&time={at}")).unwrap();
+    prom.kill().ok();
+    prom.wait().ok();
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut got = Data::new();
+    for s in v["data"]["result"].as_array().unwrap() {
+        let m = s["metric"].as_object().unwrap();
+        let labels =
+            Labels::from_pairs(m.iter().map(|(k, v)| (k.as_str(), v.as_str().unwrap()))).unwrap();
+        let samples = s["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let t = (p[0].as_f64().unwrap() * 1000.0).round() as i64;
+                let v: f64 = p[1].as_str().unwrap().parse().unwrap();
+                (t, bits(v))
+            })
+            .collect();
+        got.insert(label_text(&labels), samples);
+    }
+    assert_eq!(got, want);
+}
