@@ -40,6 +40,8 @@ pub struct Appender {
     wal_samples: Vec<RefSample>,
     /// The series [`Appender::get_ref`] found last.
     found: Option<Arc<SeriesCell>>,
+    /// Oldest timestamp among `samples`, checked again at commit.
+    oldest: i64,
 }
 
 impl Appender {
@@ -55,6 +57,7 @@ impl Appender {
             buf_samples: Vec::new(),
             wal_samples: Vec::new(),
             found: None,
+            oldest: i64::MAX,
         }
     }
 
@@ -125,6 +128,7 @@ impl Appender {
                 self.unlogged.push(cell.clone());
             }
         }
+        self.oldest = self.oldest.min(t);
         self.samples.push(Pending { cell, t, v });
         Ok(())
     }
@@ -138,6 +142,19 @@ impl Appender {
         if self.db.is_closed() {
             self.rollback_pending();
             return Err(Error::Closed);
+        }
+        let db = self.db.clone();
+        let _gate = db.commit_gate.read();
+        // The head may have been compacted since this appender checked its samples: a sample below the
+        // new floor would land in a range a block already holds and be dropped at the next truncation.
+        let floor = self.db.head.min_valid_floor();
+        if self.oldest < floor {
+            let t = self.oldest;
+            self.rollback_pending();
+            return Err(Error::OutOfBounds {
+                t,
+                min_valid: floor,
+            });
         }
         if let Err(e) = self.write_wal() {
             self.rollback_pending();
@@ -213,6 +230,7 @@ impl Appender {
     }
 
     fn rollback_pending(&mut self) {
+        self.oldest = i64::MAX;
         for p in self.samples.drain(..) {
             p.cell.state.lock().clear_pending();
         }

@@ -91,6 +91,10 @@ pub(crate) struct DbInner {
     blocks: RwLock<Arc<Vec<Arc<Block>>>>,
     /// Serialises compaction, retention and block reloads.
     compact_lock: Mutex<()>,
+    /// Held shared by every commit from its bounds check until its samples are in the head, and taken
+    /// exclusively by head compaction after it raised the head's floor: once compaction holds it, no
+    /// commit that checked against the old floor is still applying samples to the range being written.
+    pub(crate) commit_gate: RwLock<()>,
     closed: AtomicBool,
     _lock: File,
 }
@@ -122,6 +126,9 @@ pub struct DbStats {
     pub series_refused: u64,
     /// Approximate heap bytes held by the head, by component.
     pub memory: HeadMemory,
+    /// Loaded blocks and the bytes of their files.
+    pub blocks: usize,
+    pub blocks_bytes: u64,
 }
 
 impl Db {
@@ -193,6 +200,7 @@ impl Db {
                 opts,
                 blocks: RwLock::new(Arc::new(blocks)),
                 compact_lock: Mutex::new(()),
+                commit_gate: RwLock::new(()),
                 closed: AtomicBool::new(false),
                 _lock: lock,
             }),
@@ -230,6 +238,7 @@ impl Db {
     pub fn stats(&self) -> DbStats {
         let h = &self.inner.head;
         let (mint, maxt) = (h.min_time(), h.max_time());
+        let blocks = self.inner.blocks.read().clone();
         DbStats {
             num_series: h.num_series(),
             time_range: (mint <= maxt).then_some((mint, maxt)),
@@ -239,6 +248,8 @@ impl Db {
             series_removed: h.stats.series_removed.load(Ordering::Relaxed),
             series_refused: h.stats.series_refused.load(Ordering::Relaxed),
             memory: h.memory(),
+            blocks: blocks.len(),
+            blocks_bytes: blocks.iter().map(|b| b.size()).sum(),
         }
     }
 
@@ -482,7 +493,8 @@ impl Querier {
 /// Opens the blocks in `dir`, then deletes those that are obsolete: listed as parent or source of another
 /// loaded block (left behind by a compaction interrupted before it deleted them), marked deletable, or
 /// past retention. A block that fails to open fails the whole open unless a loaded block replaces it or
-/// `skip_corrupt_blocks` is set (then it is left on disk, unused, and logged).
+/// `skip_corrupt_blocks` is set (then it is left on disk, unused, and logged); a directory without a
+/// readable `meta.json` is skipped with a logged error either way, as Prometheus does.
 fn load_blocks(dir: &Path, opts: &Options) -> Result<Vec<Arc<Block>>> {
     let (dirs, _) = blockdir::scan(dir)?;
     let mut loaded = Vec::new();
@@ -490,6 +502,11 @@ fn load_blocks(dir: &Path, opts: &Options) -> Result<Vec<Arc<Block>>> {
     for (ulid, path) in dirs {
         match Block::open(&path) {
             Ok(b) => loaded.push(Arc::new(b)),
+            // Like Prometheus, a directory whose meta.json cannot be read is not taken for a block at
+            // all: it is skipped with an error, never deleted.
+            Err(e) if meta_unreadable(&e, &path) => {
+                tracing::error!(dir = %path.display(), error = %e, "skipping a directory without a readable meta.json");
+            }
             Err(e) => corrupted.push((ulid, e)),
         }
     }
@@ -525,6 +542,14 @@ fn load_blocks(dir: &Path, opts: &Options) -> Result<Vec<Arc<Block>>> {
     }
     loaded.sort_by_key(|b| (b.meta().min_time, b.meta().ulid));
     Ok(loaded)
+}
+
+fn meta_unreadable(e: &Error, block_dir: &Path) -> bool {
+    match e {
+        Error::InvalidMeta { .. } => true,
+        Error::Io { path, .. } => *path == block_dir.join(crate::block::META_FILENAME),
+        _ => false,
+    }
 }
 
 /// Blocks to delete by time and size retention, as Prometheus decides: by time, every block whose end is
@@ -615,13 +640,15 @@ impl Db {
                 break;
             }
             let maxt = range_for_timestamp(hmin, range);
-            // Appenders already refuse this range (it is more than half a range behind the newest
-            // sample); raising the floor makes that explicit and keeps replay out of it.
+            // New appenders already refuse this range (it is more than half a range behind the newest
+            // sample). Raising the floor makes commits of older appenders refuse it too, and keeps
+            // replay out of it; waiting for the gate lets commits that passed the old floor finish.
             h.raise_min_valid(maxt);
+            drop(inner.commit_gate.write());
             let series = h.series_for_block(hmin, maxt - 1);
             let mut meta = BlockMeta::new(hmin, maxt);
             if let Some(path) = write_block(&inner.dir, &mut meta, series)? {
-                let block = Arc::new(Block::open(&path)?);
+                let block = Arc::new(self.open_written(&path, meta.ulid)?);
                 tracing::info!(ulid = %meta.ulid, mint = hmin, maxt, samples = meta.stats.num_samples, "head block written");
                 self.swap_blocks(&[], Some(block));
                 stats.head_blocks.push(meta.ulid);
@@ -694,7 +721,13 @@ impl Db {
         };
         let new = match path {
             Some(p) => {
-                let block = Arc::new(Block::open(&p)?);
+                let block = match self.open_written(&p, meta.ulid) {
+                    Ok(b) => Arc::new(b),
+                    Err(e) => {
+                        self.mark_parents(&parents, |m| m.compaction.failed = true);
+                        return Err(e);
+                    }
+                };
                 tracing::info!(ulid = %meta.ulid, level = meta.compaction.level, mint = meta.min_time, maxt = meta.max_time, "blocks compacted");
                 Some(block)
             }
@@ -712,6 +745,18 @@ impl Db {
             blockdir::delete_block(&inner.dir, u)?;
         }
         Ok((new_ulid, removed))
+    }
+
+    /// Opens a block just written. If that fails the block is deleted again: a block that cannot be
+    /// opened must not stay behind, where it would stop the next start (or, being loaded, make its
+    /// parents look obsolete).
+    fn open_written(&self, path: &Path, ulid: Ulid) -> Result<Block> {
+        Block::open(path).inspect_err(|e| {
+            tracing::error!(block = %path.display(), error = %e, "a block just written cannot be opened; deleting it");
+            if let Err(e) = blockdir::delete_block(&self.inner.dir, ulid) {
+                tracing::error!(error = %e, "cannot delete the unreadable new block");
+            }
+        })
     }
 
     /// Rewrites the parents' `meta.json` with `f` applied and reloads them, logging failures (this runs

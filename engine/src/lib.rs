@@ -28,7 +28,9 @@
 //! ```
 //!
 //! Reopening the directory replays the WAL (last checkpoint, then segments) and restores every committed
-//! sample. Errors are typed ([`Error`]): out-of-order and duplicate samples, out-of-bounds timestamps,
+//! sample. [`Db::compact`], called periodically, moves the oldest part of the head into persistent blocks
+//! in Prometheus' on-disk format (`docs/format/block.md`), merges blocks into larger ones and applies
+//! retention; queries read the head and the blocks together, each sample once. Errors are typed ([`Error`]): out-of-order and duplicate samples, out-of-bounds timestamps,
 //! invalid labels, I/O and corruption, each naming what and where.
 
 pub mod appender;

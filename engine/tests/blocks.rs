@@ -167,7 +167,10 @@ fn head_compaction_cuts_one_aligned_block_and_every_sample_is_returned_once() {
     assert_eq!(m.stats.num_series, 5);
     assert_eq!(m.stats.num_samples, 5 * 480);
     // The head kept only the second half.
-    assert_eq!(db.stats().time_range.unwrap().0, T0 + 2 * H);
+    let st = db.stats();
+    assert_eq!(st.time_range.unwrap().0, T0 + 2 * H);
+    assert_eq!(st.blocks, 1);
+    assert!(st.blocks_bytes > 1_000, "{}", st.blocks_bytes);
     assert_eq!(query_all(&db, i64::MIN, i64::MAX), want);
     // A range inside the block only, one straddling block and head, one inside the head.
     for (lo, hi) in [
@@ -573,4 +576,364 @@ fn overlapping_blocks_are_merged_in_queries_and_by_vertical_compaction() {
     assert_eq!(query_all(&db, i64::MIN, i64::MAX), want);
     db.close().unwrap();
     assert_eq!(promtool_dump(&dir), want);
+}
+
+#[test]
+fn a_commit_into_a_range_compacted_meanwhile_is_refused_not_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = Db::open(dir, opts(2 * H)).unwrap();
+    let a = Labels::from_pairs([("__name__", "late")]).unwrap();
+    let mut early = db.appender();
+    early.append(&a, T0, 1.0).unwrap();
+    early.commit().unwrap();
+    // Checked against the head as it is now: fine.
+    let mut old = db.appender();
+    old.append(&a, T0 + 60_000, 2.0).unwrap();
+    let mut want = Data::new();
+    write(&db, 2, T0, 15_000, 960, &mut want);
+    assert_eq!(db.compact().unwrap().head_blocks.len(), 1);
+    match old.commit() {
+        Err(ember::Error::OutOfBounds { t, min_valid }) => {
+            assert_eq!((t, min_valid), (T0 + 60_000, T0 + 2 * H));
+        }
+        other => panic!("expected out of bounds, got {other:?}"),
+    }
+    want.insert(label_text(&a), vec![(T0, bits(1.0))]);
+    assert_eq!(query_all(&db, i64::MIN, i64::MAX), want);
+    db.close().unwrap();
+    let db = Db::open(dir, opts(2 * H)).unwrap();
+    assert_eq!(query_all(&db, i64::MIN, i64::MAX), want);
+}
+
+#[test]
+fn queries_running_during_compactions_see_every_committed_sample_exactly_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(
+        tmp.path(),
+        Options {
+            retention_ms: 0,
+            ..opts(1_000)
+        },
+    )
+    .unwrap();
+    let ls: Vec<Labels> = (0..4)
+        .map(|s| Labels::from_pairs([("__name__", "c"), ("s", &*s.to_string())]).unwrap())
+        .collect();
+    // Number of 10 ms steps committed so far.
+    let committed = Arc::new(AtomicI64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (db, committed, done) = (db.clone(), committed.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut checks = 0;
+                while !done.load(Ordering::Acquire) {
+                    let n = committed.load(Ordering::Acquire);
+                    for s in db.querier(i64::MIN, i64::MAX).try_select(&[]).unwrap() {
+                        let got = s.samples().unwrap();
+                        // Every committed step is there once, in order, and nothing else.
+                        assert!(got.len() as i64 >= n, "{} of {n} steps", got.len());
+                        for (i, &(t, v)) in got.iter().enumerate() {
+                            assert_eq!((t, v), (T0 + i as i64 * 10, i as f64));
+                        }
+                    }
+                    checks += 1;
+                }
+                checks
+            })
+        })
+        .collect();
+    for step in (0..3_000i64).collect::<Vec<_>>().chunks(25) {
+        let mut app = db.appender();
+        for &i in step {
+            for l in &ls {
+                app.append(l, T0 + i * 10, i as f64).unwrap();
+            }
+        }
+        app.commit().unwrap();
+        committed.store(step[step.len() - 1] + 1, Ordering::Release);
+        db.compact().unwrap();
+    }
+    done.store(true, Ordering::Release);
+    for r in readers {
+        assert!(r.join().unwrap() > 0);
+    }
+    assert!(db.blocks().iter().any(|m| m.compaction.level > 1));
+}
+
+#[test]
+fn a_directory_named_like_a_block_without_meta_json_is_skipped_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let stray = dir.join(ulid::Ulid::new().to_string());
+    std::fs::create_dir_all(stray.join("chunks")).unwrap();
+    let db = Db::open(dir, opts(2 * H)).unwrap();
+    assert!(db.blocks().is_empty());
+    drop(db);
+    assert!(stray.exists());
+    std::fs::write(stray.join("meta.json"), b"{\"ulid\": 5}").unwrap();
+    let db = Db::open(dir, opts(2 * H)).unwrap();
+    assert!(db.blocks().is_empty());
+    assert!(stray.exists());
+}
+
+#[test]
+fn a_damaged_chunk_fails_only_its_series_naming_segment_and_offset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = Db::open(dir, opts(2 * H)).unwrap();
+    let mut want = Data::new();
+    write(&db, 3, T0, 15_000, 960, &mut want);
+    db.compact().unwrap();
+    let ulid = db.blocks()[0].ulid;
+    db.close().unwrap();
+    let seg = dir.join(ulid.to_string()).join("chunks").join("000001");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    // The first chunk starts right after the 8-byte header; flip a byte of its data.
+    bytes[8 + 10] ^= 0x55;
+    std::fs::write(&seg, &bytes).unwrap();
+
+    let db = Db::open(dir, opts(2 * H)).unwrap();
+    let series = db.querier(i64::MIN, i64::MAX).select(&[]);
+    assert_eq!(series.len(), 3);
+    let mut failed = 0;
+    for s in &series {
+        match s.samples() {
+            Ok(got) => {
+                let got: Vec<(i64, u64)> = got.into_iter().map(|(t, v)| (t, bits(v))).collect();
+                assert_eq!(got, want[&label_text(s.labels())]);
+            }
+            Err(ember::Error::CorruptFile {
+                path,
+                offset,
+                reason,
+            }) => {
+                assert_eq!(path, seg);
+                assert_eq!(offset, 8);
+                assert!(reason.contains("checksum"), "{reason}");
+                failed += 1;
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!(failed, 1);
+    // A query over the head's range alone does not touch the block.
+    let head_only = db.querier(T0 + 2 * H, i64::MAX).try_select(&[]).unwrap();
+    assert!(head_only.iter().all(|s| s.samples().is_ok()));
+}
+
+#[test]
+fn flipped_bytes_anywhere_in_a_block_give_errors_or_correct_data_never_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let db = Db::open(&dir, opts(2 * H)).unwrap();
+    let mut want = Data::new();
+    write(&db, 3, T0, 60_000, 240, &mut want);
+    db.compact().unwrap();
+    let ulid = db.blocks()[0].ulid;
+    let in_block: Data = query_all(&db, T0, T0 + 2 * H - 1);
+    db.close().unwrap();
+    let block = dir.join(ulid.to_string());
+    let files: Vec<std::path::PathBuf> = ["meta.json", "index", "chunks/000001", "tombstones"]
+        .iter()
+        .map(|f| block.join(f))
+        .collect();
+    let originals: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = |n: usize| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % n as u64) as usize
+    };
+    let (mut refused, mut failed_reads, mut intact) = (0, 0, 0);
+    for _ in 0..400 {
+        let f = next(files.len());
+        let mut bytes = originals[f].clone();
+        let at = next(bytes.len());
+        bytes[at] ^= 1 << next(8);
+        std::fs::write(&files[f], &bytes).unwrap();
+        match ember::Block::open(&block) {
+            Err(_) => refused += 1,
+            Ok(b) => match b.select(&[], i64::MIN, i64::MAX) {
+                Err(_) => failed_reads += 1,
+                Ok(series) => {
+                    let mut got = Data::new();
+                    let mut bad = false;
+                    for s in series {
+                        match s.samples() {
+                            Ok(v) => {
+                                got.insert(
+                                    label_text(s.labels()),
+                                    v.into_iter().map(|(t, v)| (t, bits(v))).collect(),
+                                );
+                            }
+                            Err(_) => bad = true,
+                        }
+                    }
+                    if bad {
+                        failed_reads += 1;
+                    } else if got == in_block {
+                        intact += 1;
+                    } else {
+                        // Only meta.json is outside every checksum; a changed digit there may rename
+                        // the block's range or counts, never the samples.
+                        assert_eq!(f, 0, "undetected change in {:?} at byte {at}", files[f]);
+                    }
+                }
+            },
+        }
+        std::fs::write(&files[f], &originals[f]).unwrap();
+    }
+    eprintln!("refused {refused}, failed reads {failed_reads}, intact {intact}");
+    assert!(refused > 0 && failed_reads > 0);
+}
+
+#[test]
+fn a_compaction_reading_a_damaged_block_fails_marks_its_inputs_failed_and_is_not_retried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let o = Options {
+        retention_ms: 0,
+        ..opts(1_000)
+    };
+    assert_eq!(T0 % 3_000, 0);
+    let db = Db::open(dir, o.clone()).unwrap();
+    let mut want = Data::new();
+    write(&db, 2, T0, 20, 180, &mut want);
+    db.compact().unwrap();
+    let first = db.blocks();
+    assert_eq!(first.len(), 3, "{first:?}");
+    db.close().unwrap();
+    let seg = dir.join(first[0].ulid.to_string()).join("chunks/000001");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[8 + 10] ^= 0xff;
+    std::fs::write(&seg, &bytes).unwrap();
+
+    let db = Db::open(dir, o).unwrap();
+    write(&db, 2, T0 + 3_600, 20, 70, &mut want);
+    let err = db.compact().unwrap_err();
+    assert!(
+        matches!(&err, ember::Error::CorruptFile { path, .. } if *path == seg),
+        "{err}"
+    );
+    let metas = db.blocks();
+    for m in &metas {
+        assert_eq!(
+            m.compaction.failed,
+            first.iter().any(|f| f.ulid == m.ulid),
+            "{metas:?}"
+        );
+    }
+    assert!(
+        std::fs::read_dir(dir).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains(".tmp")),
+        "no leftovers"
+    );
+    // The planner leaves the failed blocks alone from now on.
+    db.compact().unwrap();
+    assert_eq!(db.blocks().len(), metas.len());
+}
+
+/// A plain HTTP/1.0 GET against 127.0.0.1; returns status and body.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    let status = resp.split_whitespace().nth(1)?.parse().ok()?;
+    let body = resp.split_once("\r\n\r\n")?.1.to_string();
+    Some((status, body))
+}
+
+#[test]
+fn prometheus_opens_an_ember_data_directory_and_serves_every_sample() {
+    if Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert_eq!(std::env::var("EMBER_SKIP_PEER_TESTS").as_deref(), Ok("1"));
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let db = Db::open(&dir, opts(2 * H)).unwrap();
+    let mut want = Data::new();
+    write(&db, 4, T0, 15_000, 960, &mut want);
+    db.compact().unwrap();
+    assert_eq!(db.blocks().len(), 1);
+    db.close().unwrap();
+
+    let config = tmp.path().join("prometheus.yml");
+    std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut prom = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        // Keep Prometheus from deleting the old test data by retention or compacting it meanwhile.
+        .arg("--storage.tsdb.retention.time=100y")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let ready = loop {
+        if let Some((200, _)) = http_get(port, "/-/ready") {
+            break true;
+        }
+        if std::time::Instant::now() > deadline || prom.try_wait().unwrap().is_some() {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    if !ready {
+        prom.kill().ok();
+        let out = prom.wait_with_output().unwrap();
+        panic!(
+            "prometheus did not become ready: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Every raw sample of the 4 h, through a range selector at the end.
+    let at = (T0 + 4 * H) as f64 / 1000.0;
+    let (status, body) =
+        http_get(port, &format!("/api/v1/query?query=m%5B5h%5D&time={at}")).unwrap();
+    prom.kill().ok();
+    prom.wait().ok();
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut got = Data::new();
+    for s in v["data"]["result"].as_array().unwrap() {
+        let m = s["metric"].as_object().unwrap();
+        let labels =
+            Labels::from_pairs(m.iter().map(|(k, v)| (k.as_str(), v.as_str().unwrap()))).unwrap();
+        let samples = s["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let t = (p[0].as_f64().unwrap() * 1000.0).round() as i64;
+                let v: f64 = p[1].as_str().unwrap().parse().unwrap();
+                (t, bits(v))
+            })
+            .collect();
+        got.insert(label_text(&labels), samples);
+    }
+    assert_eq!(got, want);
 }

@@ -239,3 +239,77 @@ impl Block {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunkenc::XorAppender;
+    use crate::chunks::ChunkWriter;
+    use ember_index::block::IndexWriter;
+
+    #[test]
+    fn a_chunk_in_another_encoding_fails_its_series_with_a_clear_error() {
+        let parent = tempfile::tempdir().unwrap();
+        let mut meta = BlockMeta::new(0, 1_000);
+        let dir = parent.path().join(meta.ulid.to_string());
+        let mut cw = ChunkWriter::create(dir.join(CHUNKS_DIRNAME)).unwrap();
+        let mut app = XorAppender::new();
+        app.append(10, 1.0);
+        app.append(20, 2.0);
+        let xor = cw.write_chunk(ENCODING_XOR, &app.into_bytes()).unwrap();
+        // Encoding 2 is a native-histogram chunk in Prometheus; Ember does not decode those.
+        let hist = cw.write_chunk(2, &[0, 1, 2, 3]).unwrap();
+        cw.finish().unwrap();
+        let (a, b) = (
+            Labels::from_pairs([("k", "a")]).unwrap(),
+            Labels::from_pairs([("k", "b")]).unwrap(),
+        );
+        let mut iw = IndexWriter::create(&dir.join(INDEX_FILENAME)).unwrap();
+        for s in ["a", "b", "k"] {
+            iw.add_symbol(s).unwrap();
+        }
+        let m = |r: ChunkRef| ChunkMeta {
+            min_time: 10,
+            max_time: 20,
+            chunk_ref: r.0,
+        };
+        iw.add_series(&a, &[m(xor)]).unwrap();
+        iw.add_series(&b, &[m(hist)]).unwrap();
+        iw.close().unwrap();
+        Tombstones::new().write_to_dir(&dir).unwrap();
+        meta.write_to_dir(&dir).unwrap();
+
+        let block = Block::open(&dir).unwrap();
+        let got = block.select(&[], 0, 999).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].samples().unwrap(), vec![(10, 1.0), (20, 2.0)]);
+        match got[1].samples() {
+            Err(Error::CorruptFile {
+                path,
+                offset,
+                reason,
+            }) => {
+                assert_eq!(path, dir.join(CHUNKS_DIRNAME).join("000001"));
+                assert_eq!(offset, u64::from(hist.offset()));
+                assert!(reason.contains("encoding 2"), "{reason}");
+            }
+            other => panic!("expected an unsupported-encoding error, got {other:?}"),
+        }
+        assert_eq!(block.label_values("k", &[]).unwrap(), vec!["a", "b"]);
+        assert!(block.overlaps(999, 2_000) && !block.overlaps(1_000, 2_000));
+    }
+
+    #[test]
+    fn a_block_whose_meta_names_another_ulid_is_refused() {
+        let parent = tempfile::tempdir().unwrap();
+        let mut meta = BlockMeta::new(0, 1_000);
+        let dir = parent.path().join(ulid::Ulid::new().to_string());
+        std::fs::create_dir_all(dir.join(CHUNKS_DIRNAME)).unwrap();
+        meta.write_to_dir(&dir).unwrap();
+        let err = Block::open(&dir).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidMeta { reason, .. } if reason.contains("does not match")),
+            "{err}"
+        );
+    }
+}
