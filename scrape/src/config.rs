@@ -491,6 +491,35 @@ impl Config {
         }
     }
 
+    /// Makes the relative file paths in the configuration (file discovery
+    /// files, secret, CA, certificate and key files) relative to `dir`, the
+    /// configuration file's directory, as Prometheus resolves them.
+    pub fn resolve_paths(&mut self, dir: &Path) {
+        let fix = |p: &mut String| {
+            if !p.is_empty() && Path::new(p.as_str()).is_relative() {
+                *p = dir.join(p.as_str()).display().to_string();
+            }
+        };
+        for sc in &mut self.scrape_configs {
+            for f in &mut sc.file_sd_configs {
+                f.files.iter_mut().for_each(fix);
+            }
+            let h = &mut sc.http_client;
+            if let Some(b) = &mut h.basic_auth {
+                b.username_file.iter_mut().for_each(fix);
+                b.password_file.iter_mut().for_each(fix);
+            }
+            if let Some(a) = &mut h.authorization {
+                a.credentials_file.iter_mut().for_each(fix);
+            }
+            if let Some(t) = &mut h.tls_config {
+                t.ca_file.iter_mut().for_each(fix);
+                t.cert_file.iter_mut().for_each(fix);
+                t.key_file.iter_mut().for_each(fix);
+            }
+        }
+    }
+
     /// The configuration `ember` uses without `--config.file`.
     pub fn embedded_default() -> Config {
         Config::parse(EMBEDDED_DEFAULT)

@@ -22,6 +22,7 @@ use std::path::PathBuf;
 
 pub use config::Config;
 pub use duration::Duration;
+pub use pools::ScrapePools;
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]

@@ -394,18 +394,162 @@ pub async fn metadata(form: Form) -> Result<Response, ApiError> {
     Ok(success(json!({})))
 }
 
-/// `/api/v1/targets/metadata`: no scraping yet, so no targets to describe.
-pub async fn targets_metadata(form: Form) -> Result<Response, ApiError> {
+/// `/api/v1/targets/metadata`: the metric metadata each active target last exposed, filtered by
+/// `match_target` (a selector over target labels), `metric` and `limit`.
+pub async fn targets_metadata(
+    State(st): State<Arc<AppState>>,
+    form: Form,
+) -> Result<Response, ApiError> {
     let v = form.value("limit");
-    if !v.is_empty() && v.parse::<i64>().is_err() {
-        return Err(ApiError::BadData("limit must be a number".into()));
+    let limit = if v.is_empty() {
+        None
+    } else {
+        let n = v
+            .parse::<i64>()
+            .map_err(|_| ApiError::BadData("limit must be a number".into()))?;
+        (n >= 0).then_some(n as usize)
+    };
+    let match_target = form.value("match_target");
+    let matchers = if match_target.is_empty() {
+        Vec::new()
+    } else {
+        crate::params::parse_metric_selector(match_target).map_err(ApiError::BadData)?
+    };
+    let metric = form.value("metric");
+    let mut out = Vec::new();
+    if let Some(p) = st.reloader().and_then(|r| r.pools()) {
+        'targets: for (target, md) in p.target_metadata() {
+            if !matchers
+                .iter()
+                .all(|m| m.matches(target.get(m.name()).unwrap_or("")))
+            {
+                continue;
+            }
+            for (name, m) in md {
+                if !metric.is_empty() && name != metric {
+                    continue;
+                }
+                if limit.is_some_and(|l| out.len() >= l) {
+                    break 'targets;
+                }
+                out.push(json!({
+                    "target": labels_value(&target),
+                    "metric": name,
+                    "type": metric_type(m.kind),
+                    "help": m.help,
+                    "unit": m.unit,
+                }));
+            }
+        }
     }
-    Ok(success(json!([])))
+    Ok(success(Value::Array(out)))
 }
 
-/// `/api/v1/targets`: no scraping yet.
-pub async fn targets() -> Response {
-    success(json!({"activeTargets": [], "droppedTargets": [], "droppedTargetCounts": {}}))
+fn metric_type(t: ember_scrape::textparse::MetricType) -> &'static str {
+    use ember_scrape::textparse::MetricType as T;
+    match t {
+        T::Counter => "counter",
+        T::Gauge => "gauge",
+        T::Histogram => "histogram",
+        T::GaugeHistogram => "gaugehistogram",
+        T::Summary => "summary",
+        T::Info => "info",
+        T::StateSet => "stateset",
+        T::Unknown => "unknown",
+    }
+}
+
+fn labels_value(l: &Labels) -> Value {
+    Value::Object(
+        l.iter()
+            .map(|l| (l.name.clone(), Value::String(l.value.clone())))
+            .collect(),
+    )
+}
+
+/// `/api/v1/targets`: the scrape pools' targets, with Prometheus' `state` (`active`, `dropped`,
+/// `any`) and `scrapePool` filters.
+pub async fn targets(State(st): State<Arc<AppState>>, form: Form) -> Response {
+    let state = form.value("state").to_lowercase();
+    let pool = form.value("scrapePool");
+    let show_active = matches!(state.as_str(), "" | "any" | "active");
+    let show_dropped = matches!(state.as_str(), "" | "any" | "dropped");
+    let snap = st
+        .reloader()
+        .and_then(|r| r.pools())
+        .map(|p| p.snapshot())
+        .unwrap_or_default();
+    let wanted = |p: &str| pool.is_empty() || p == pool;
+    let active: Vec<Value> = if show_active {
+        snap.active
+            .iter()
+            .filter(|t| wanted(&t.pool))
+            .map(|t| {
+                json!({
+                    "discoveredLabels": labels_value(&t.discovered),
+                    "labels": labels_value(&t.labels),
+                    "scrapePool": t.pool,
+                    "scrapeUrl": t.url,
+                    "globalUrl": global_url(&t.url),
+                    "lastError": t.status.last_error,
+                    "lastScrape": t.status.last_scrape.map_or_else(
+                        || "0001-01-01T00:00:00Z".to_string(),
+                        rfc3339,
+                    ),
+                    "lastScrapeDuration": t.status.last_duration.as_secs_f64(),
+                    "health": t.status.health.as_str(),
+                    "scrapeInterval": t.interval,
+                    "scrapeTimeout": t.timeout,
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut data = json!({"activeTargets": active});
+    if show_dropped {
+        let dropped: Vec<Value> = snap
+            .dropped
+            .iter()
+            .filter(|t| wanted(&t.pool))
+            .map(|t| json!({"discoveredLabels": labels_value(&t.discovered), "scrapePool": t.pool}))
+            .collect();
+        data["droppedTargets"] = Value::Array(dropped);
+        data["droppedTargetCounts"] = json!(snap.dropped_counts);
+    } else {
+        data["droppedTargets"] = json!([]);
+        data["droppedTargetCounts"] = Value::Null;
+    }
+    success(data)
+}
+
+/// The URL under which others reach a target: a loopback host is replaced by this machine's name, as
+/// Prometheus does with its default external URL.
+fn global_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (hostport, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (h, Some(p)),
+        _ => (hostport, None),
+    };
+    if !matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1") {
+        return url.to_string();
+    }
+    let name = hostname();
+    match port {
+        Some(p) => format!("{scheme}://{name}:{p}{path}"),
+        None => format!("{scheme}://{name}{path}"),
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 /// `/api/v1/rules`: no rule evaluation yet.
@@ -419,9 +563,11 @@ pub async fn alerts() -> Response {
     success(json!({"alerts": []}))
 }
 
-/// `/api/v1/status/config`: Ember has no configuration file yet.
-pub async fn config() -> Response {
-    success(json!({"yaml": ""}))
+/// `/api/v1/status/config`: the running configuration as its file was written (Prometheus prints
+/// its re-marshalled form, defaults filled in; Ember shows the text it loaded).
+pub async fn config(State(st): State<Arc<AppState>>) -> Response {
+    let yaml = st.reloader().map(|r| r.config().1).unwrap_or_default();
+    success(json!({ "yaml": yaml }))
 }
 
 /// Unknown paths: JSON `not_found` under `/api/v1/`, Go's plain-text 404 elsewhere.

@@ -5,8 +5,8 @@
 //! delta before now, staleness markers dropped, series without a metric name skipped, metric families
 //! in metric-name order, `instance=""` added to series without an `instance` label as Prometheus adds
 //! its external labels) and writing them (`# TYPE name untyped`, Go's `%g` values, millisecond
-//! timestamps). It does not own selector parsing ([`crate::params`]) or storage. Ember has no external
-//! labels and stores no native histograms yet, so neither appears.
+//! timestamps), adding the configuration's external labels. It does not own selector parsing
+//! ([`crate::params`]) or storage. Ember stores no native histograms yet, so none appears.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -42,7 +42,12 @@ pub async fn federate(State(st): State<Arc<AppState>>, form: Form) -> Response {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    match tokio::task::spawn_blocking(move || exposition(&db, &sets, now - lookback, now)).await {
+    let external = st
+        .reloader()
+        .map(|r| r.external_labels())
+        .unwrap_or_default();
+    let work = move || exposition_with_external(&db, &sets, now - lookback, now, &external);
+    match tokio::task::spawn_blocking(work).await {
         Ok(Ok(body)) => ([(header::CONTENT_TYPE, TEXT_FORMAT)], body).into_response(),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
@@ -56,6 +61,27 @@ pub fn exposition(
     mint: i64,
     maxt: i64,
 ) -> Result<String, ember::Error> {
+    exposition_with_external(db, sets, mint, maxt, &Labels::empty())
+}
+
+/// [`exposition`] with the configuration's external labels: each is added, after the series' own
+/// labels and in name order, to every series that lacks a label of that name (`instance=""` is
+/// always among them unless configured), as Prometheus' federation handler does.
+pub fn exposition_with_external(
+    db: &Db,
+    sets: &[Vec<Matcher>],
+    mint: i64,
+    maxt: i64,
+    external: &Labels,
+) -> Result<String, ember::Error> {
+    let mut ext: Vec<(String, String)> = external
+        .iter()
+        .map(|l| (l.name.clone(), l.value.clone()))
+        .collect();
+    if !ext.iter().any(|(n, _)| n == "instance") {
+        ext.push(("instance".to_string(), String::new()));
+        ext.sort();
+    }
     let q = db.querier(mint, maxt);
     // Keyed by label set: the union of the sets without duplicates, in label order.
     let mut newest: BTreeMap<Labels, (i64, f64)> = BTreeMap::new();
@@ -94,20 +120,22 @@ pub fn exposition(
         out.push_str(name);
         out.push('{');
         let mut first = true;
-        let mut has_instance = false;
         for l in labels.iter().filter(|l| l.name != "__name__") {
-            has_instance |= l.name == "instance";
             if !first {
                 out.push(',');
             }
             first = false;
             push_label(&mut out, &l.name, &l.value);
         }
-        if !has_instance {
+        for (n, v) in &ext {
+            if labels.get(n).is_some() {
+                continue;
+            }
             if !first {
                 out.push(',');
             }
-            push_label(&mut out, "instance", "");
+            first = false;
+            push_label(&mut out, n, v);
         }
         let _ = writeln!(out, "}} {} {t}", text_float(*v));
     }

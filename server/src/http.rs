@@ -25,6 +25,7 @@ use prometheus_client::registry::Registry;
 use tower_http::compression::CompressionLayer;
 
 use crate::api;
+use crate::config_reload::{self, Reloader};
 use crate::federate;
 use crate::query_api::{self, QueryConfig, QueryRuntime};
 use crate::remote_read;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub(crate) flags: Vec<(String, String)>,
     /// Engine options and the concurrency gate of PromQL queries.
     pub(crate) query: QueryRuntime,
+    /// The loaded `prometheus.yml` and its scrape pools; unset in servers built without scraping.
+    reloader: std::sync::OnceLock<Arc<Reloader>>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -182,7 +185,17 @@ impl AppState {
             start_time: std::time::SystemTime::now(),
             flags,
             query: QueryRuntime::new(query),
+            reloader: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Hands over the loaded configuration (scraping, `/-/reload`, `/api/v1/targets`).
+    pub fn set_reloader(&self, r: Arc<Reloader>) {
+        let _ = self.reloader.set(r);
+    }
+
+    pub fn reloader(&self) -> Option<&Arc<Reloader>> {
+        self.reloader.get()
     }
 
     /// Hands over the opened database and marks the server ready.
@@ -230,6 +243,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/-/healthy", get(|| async { "Ember is Healthy.\n" }))
         .route("/-/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route(
+            "/-/reload",
+            post(config_reload::reload_handler).put(config_reload::reload_handler),
+        )
+        .route(
+            "/-/quit",
+            post(config_reload::quit_handler).put(config_reload::quit_handler),
+        )
         .route(
             "/api/v1/query",
             get(query_api::query).post(query_api::query),
@@ -373,6 +394,11 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
             "encoding metrics failed\n",
         )
             .into_response();
+    }
+    if let Some(r) = st.reloader() {
+        // The registry ends the text with `# EOF`; scraping's families go before it.
+        let eof = out.rfind("# EOF").unwrap_or(out.len());
+        out.insert_str(eof, &r.metrics_text());
     }
     (
         [(

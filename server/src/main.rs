@@ -3,7 +3,9 @@
 //! SIGINT, when it stops taking requests, flushes and closes the WAL. Its subcommands hold the tools.
 //!
 //! Built so far: health/readiness, the remote-write receiver (1.0 and 2.0), remote read, `/metrics`,
-//! Prometheus' query API (`--query.*` flags), and blocks with compaction and retention
+//! Prometheus' query API (`--query.*` flags), scraping the targets of a `prometheus.yml`
+//! (`--config.file`; without it, an embedded configuration scraping this server), reloaded on SIGHUP
+//! or `POST /-/reload` with `--web.enable-lifecycle`, and blocks with compaction and retention
 //! (`--storage.tsdb.*` flags; the loop is `ember_server::compactor`).
 
 use std::net::SocketAddr;
@@ -11,7 +13,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use ember_scrape::ScrapePools;
 use ember_server::compactor::Compactor;
+use ember_server::config_reload::{Reloader, Source, reload_on_sighup};
 use ember_server::http::{AppState, router};
 use ember_server::query_api::QueryConfig;
 use ember_server::remote_write::Limits;
@@ -98,6 +102,13 @@ struct Cli {
     /// Prometheus' web configuration file: TLS, basic auth, response headers (docs/format/web-config.md).
     #[arg(long = "web.config.file")]
     web_config_file: Option<PathBuf>,
+    /// Prometheus configuration file (docs/format/prometheus-config.md). Without it Ember scrapes its
+    /// own /metrics every 15 s as job "ember".
+    #[arg(long = "config.file")]
+    config_file: Option<PathBuf>,
+    /// Enable shutdown and reload over HTTP (POST or PUT /-/quit and /-/reload).
+    #[arg(long = "web.enable-lifecycle")]
+    enable_lifecycle: bool,
     #[command(subcommand)]
     cmd: Option<Cmd>,
 }
@@ -239,6 +250,17 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
                 flag_duration(cli.min_block_duration),
             ),
             (
+                "config.file".to_string(),
+                cli.config_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "web.enable-lifecycle".to_string(),
+                cli.enable_lifecycle.to_string(),
+            ),
+            (
                 "web.config.file".to_string(),
                 cli.web_config_file
                     .as_ref()
@@ -259,12 +281,27 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
             .with_context(|| format!("binding {}", cli.listen_address))?;
         // The bound address, not the requested one: with port 0 the kernel picks, and tests read it here.
         let bound = listener.local_addr()?;
+        // Read before serving: an invalid configuration stops start-up with its error, as in Prometheus.
+        let source = match &cli.config_file {
+            Some(p) => Source::File(p.clone()),
+            None => Source::Embedded {
+                address: self_scrape_address(bound),
+            },
+        };
+        let reloader = Reloader::load(source, cli.enable_lifecycle).map_err(anyhow::Error::msg)?;
+        state.set_reloader(reloader.clone());
         tracing::info!(address = %bound, "listening");
+        let quit = reloader.clone();
         let server = tokio::spawn(ember_server::web_config::serve(
             listener,
             router(state.clone()),
             web,
-            shutdown_signal(),
+            async move {
+                tokio::select! {
+                    _ = shutdown_signal() => {}
+                    _ = quit.quit.notified() => tracing::info!("/-/quit: shutting down"),
+                }
+            },
         ));
         let dir = cli.storage_path.clone();
         let opts = ember::Options {
@@ -280,9 +317,18 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
             .await?
             .with_context(|| format!("opening {}", cli.storage_path.display()))?;
         tracing::info!(stats = ?db.replay_stats(), blocks = db.blocks().len(), "storage ready");
+        let pools = ScrapePools::new(db.clone());
         state.set_db(db.clone());
         let compactor = Compactor::start(state.clone(), db, cli.compaction_interval)?;
+        reloader
+            .attach(pools.clone())
+            .map_err(anyhow::Error::msg)
+            .context("starting scrape pools")?;
+        let hup = tokio::spawn(reload_on_sighup(reloader.clone()));
         server.await??;
+        hup.abort();
+        tracing::info!("shutting down: stopping scrapes");
+        pools.stop().await;
         tracing::info!("shutting down: finishing compaction, closing the WAL");
         compactor.stop();
         if let Some(db) = state.db() {
@@ -290,6 +336,16 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// The address at which this server scrapes itself: an unspecified listen address (`0.0.0.0`, `::`)
+/// is reached over loopback.
+fn self_scrape_address(bound: SocketAddr) -> String {
+    if bound.ip().is_unspecified() {
+        format!("localhost:{}", bound.port())
+    } else {
+        bound.to_string()
+    }
 }
 
 /// A duration flag in Prometheus' syntax (`2m`, `1h30m`).

@@ -56,6 +56,26 @@ impl Proc {
     pub fn id(&self) -> u32 {
         self.0.as_ref().unwrap().id()
     }
+
+    /// Whether the process has exited.
+    pub fn try_exited(&mut self) -> bool {
+        self.0
+            .as_mut()
+            .is_none_or(|c| c.try_wait().ok().flatten().is_some())
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself; its status, or `None` if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(s) = self.0.as_mut()?.try_wait().ok().flatten() {
+                self.0 = None;
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
 }
 
 impl Drop for Proc {
@@ -95,7 +115,43 @@ pub fn start_ember(dir: &Path, extra: &[&str]) -> (Proc, u16) {
 
 /// Starts `ember` as [`start_ember`] does but returns once it has bound its port, without probing
 /// readiness over plain HTTP (for servers that need TLS or credentials to answer).
+///
+/// Unless `extra` has a `--config.file`, the server gets an empty configuration: without one `ember`
+/// scrapes itself, and these tests count on holding only the data they write.
 pub fn spawn_ember(dir: &Path, extra: &[&str]) -> (Proc, u16) {
+    if extra.iter().any(|a| a.starts_with("--config.file")) {
+        return spawn_ember_as_is(dir, extra);
+    }
+    let empty = empty_config_file();
+    let flag = format!("--config.file={}", empty.display());
+    let mut args = vec![flag.as_str()];
+    args.extend_from_slice(extra);
+    spawn_ember_as_is(dir, &args)
+}
+
+/// An empty `prometheus.yml` shared by the tests (written once, atomically).
+fn empty_config_file() -> std::path::PathBuf {
+    let path = std::env::temp_dir().join("ember-tests-empty-prometheus.yml");
+    if !path.exists() {
+        let tmp = std::env::temp_dir().join(format!(
+            "ember-tests-empty-prometheus.yml.{}",
+            std::process::id()
+        ));
+        std::fs::write(&tmp, "").unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    path
+}
+
+/// Starts `ember` with exactly `extra` (no configuration added) and waits until it is ready.
+pub fn start_ember_as_is(dir: &Path, extra: &[&str]) -> (Proc, u16) {
+    let (proc, port) = spawn_ember_as_is(dir, extra);
+    wait_ready(port, "ember");
+    (proc, port)
+}
+
+/// [`spawn_ember`] without the added empty configuration.
+pub fn spawn_ember_as_is(dir: &Path, extra: &[&str]) -> (Proc, u16) {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_ember"))
         .arg("--web.listen-address=127.0.0.1:0")
