@@ -256,7 +256,8 @@ impl Db {
     /// Drops every sample older than `mint` from the head, removes series left empty, and checkpoints the
     /// WAL so that replay no longer reads what was dropped: the log is rolled to a new segment, every
     /// complete segment is folded into `checkpoint.N` (keeping only live series and samples at or after
-    /// `mint`), and the folded segments are deleted. Used by retention now and by block cutting later.
+    /// `mint`), and the folded segments are deleted. Head compaction calls it after writing a block; samples
+    /// dropped here without a block holding them are gone.
     pub fn truncate_head(&self, mint: i64) -> Result<TruncateStats> {
         let inner = &self.inner;
         let h = inner.head.truncate(mint);
