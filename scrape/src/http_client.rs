@@ -23,6 +23,7 @@ use crate::config::{HttpClientConfig, ScrapeConfig};
 pub const ACCEPT_HEADER: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
 
 /// A scraped body.
+#[derive(Debug)]
 pub struct Body {
     pub bytes: Vec<u8>,
     pub content_type: String,
@@ -281,3 +282,6 @@ fn tls_settings(
     }
     Ok(b)
 }
+
+#[cfg(test)]
+mod tests;
