@@ -84,11 +84,6 @@ impl Fetcher {
             USER_AGENT,
             HeaderValue::from_static(concat!("Ember/", env!("CARGO_PKG_VERSION"))),
         );
-        headers.insert(
-            "X-Prometheus-Scrape-Timeout-Seconds",
-            HeaderValue::from_str(&format_seconds(cfg.scrape_timeout.as_std()))
-                .map_err(|e| bad(e.to_string()))?,
-        );
         if let Some(auth) = auth_header(h).map_err(bad)? {
             let mut v = HeaderValue::from_str(&auth)
                 .map_err(|_| bad("credentials are not valid in an HTTP header".into()))?;
@@ -112,6 +107,11 @@ impl Fetcher {
                 .client
                 .get(url)
                 .headers(self.headers.clone())
+                // The target's own timeout: relabeling may have changed it from the job's.
+                .header(
+                    "X-Prometheus-Scrape-Timeout-Seconds",
+                    format_seconds(timeout),
+                )
                 .send()
                 .await
                 .map_err(|e| fail(describe(&e)))?;

@@ -332,3 +332,53 @@ fn ember_without_a_config_scrapes_itself() {
     );
     stop(ember, "ember");
 }
+
+#[test]
+fn dropped_targets_and_state_filters_follow_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("prometheus.yml");
+    // Nothing listens on port 1: the kept target is down with its error shown.
+    write_config(
+        &cfg,
+        "scrape_configs:\n  - job_name: mixed\n    scrape_interval: 1s\n    static_configs:\n      \
+         - targets: ['127.0.0.1:1', 'skip.invalid:1']\n    relabel_configs:\n      \
+         - {source_labels: [__address__], regex: 'skip.*', action: drop}\n",
+    );
+    let flag = format!("--config.file={}", cfg.display());
+    let (ember, port) = start_ember(&dir.path().join("data"), &[&flag]);
+    let all = api(port, "/api/v1/targets");
+    let dropped = all["data"]["droppedTargets"].as_array().unwrap();
+    assert_eq!(dropped.len(), 1);
+    assert_eq!(dropped[0]["scrapePool"], "mixed");
+    assert_eq!(
+        dropped[0]["discoveredLabels"]["__address__"],
+        "skip.invalid:1"
+    );
+    assert_eq!(dropped[0]["discoveredLabels"]["job"], "mixed");
+    assert_eq!(all["data"]["droppedTargetCounts"]["mixed"], 1);
+    assert_eq!(all["data"]["activeTargets"].as_array().unwrap().len(), 1);
+
+    let only_dropped = api(port, "/api/v1/targets?state=dropped");
+    assert_eq!(only_dropped["data"]["activeTargets"], serde_json::json!([]));
+    assert_eq!(
+        only_dropped["data"]["droppedTargets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let only_active = api(port, "/api/v1/targets?state=active");
+    assert_eq!(only_active["data"]["droppedTargets"], serde_json::json!([]));
+    let other_pool = api(port, "/api/v1/targets?scrapePool=nope");
+    assert_eq!(other_pool["data"]["activeTargets"], serde_json::json!([]));
+
+    wait_for("target reported down", 20, || {
+        let t = api(port, "/api/v1/targets?state=active");
+        t["data"]["activeTargets"][0]["health"] == "down"
+    });
+    let t = api(port, "/api/v1/targets?state=active");
+    let err = t["data"]["activeTargets"][0]["lastError"].as_str().unwrap();
+    assert!(err.to_lowercase().contains("connect"), "{err}");
+    assert_eq!(up_value(port, "mixed").as_deref(), Some("0"));
+    stop(ember, "ember");
+}
