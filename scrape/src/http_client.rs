@@ -23,6 +23,7 @@ use crate::config::{HttpClientConfig, ScrapeConfig};
 pub const ACCEPT_HEADER: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
 
 /// A scraped body.
+#[derive(Debug)]
 pub struct Body {
     pub bytes: Vec<u8>,
     pub content_type: String,
@@ -83,11 +84,6 @@ impl Fetcher {
             USER_AGENT,
             HeaderValue::from_static(concat!("Ember/", env!("CARGO_PKG_VERSION"))),
         );
-        headers.insert(
-            "X-Prometheus-Scrape-Timeout-Seconds",
-            HeaderValue::from_str(&format_seconds(cfg.scrape_timeout.as_std()))
-                .map_err(|e| bad(e.to_string()))?,
-        );
         if let Some(auth) = auth_header(h).map_err(bad)? {
             let mut v = HeaderValue::from_str(&auth)
                 .map_err(|_| bad("credentials are not valid in an HTTP header".into()))?;
@@ -111,6 +107,11 @@ impl Fetcher {
                 .client
                 .get(url)
                 .headers(self.headers.clone())
+                // The target's own timeout: relabeling may have changed it from the job's.
+                .header(
+                    "X-Prometheus-Scrape-Timeout-Seconds",
+                    format_seconds(timeout),
+                )
                 .send()
                 .await
                 .map_err(|e| fail(describe(&e)))?;
@@ -281,3 +282,6 @@ fn tls_settings(
     }
     Ok(b)
 }
+
+#[cfg(test)]
+mod tests;

@@ -241,19 +241,18 @@ impl ScrapeCache {
             let sample = match entry? {
                 Entry::Sample(s) => s,
                 Entry::Type { family, kind } => {
-                    let m = self.metadata.entry(family.into_owned()).or_default();
-                    m.kind = kind;
+                    self.family(&family).kind = kind;
                     continue;
                 }
                 Entry::Help { family, text } => {
-                    let m = self.metadata.entry(family.into_owned()).or_default();
+                    let m = self.family(&family);
                     if m.help != text {
                         m.help = text.into_owned();
                     }
                     continue;
                 }
                 Entry::Unit { family, unit } => {
-                    let m = self.metadata.entry(family.into_owned()).or_default();
+                    let m = self.family(&family);
                     if m.unit != unit {
                         m.unit = unit.into_owned();
                     }
@@ -365,6 +364,16 @@ impl ScrapeCache {
             });
         }
         Ok(out)
+    }
+
+    /// A family's metadata entry; allocates only for a family not seen before.
+    fn family(&mut self, name: &str) -> &mut Metadata {
+        if !self.metadata.contains_key(name) {
+            self.metadata.insert(name.to_string(), Metadata::default());
+        }
+        self.metadata
+            .get_mut(name)
+            .unwrap_or_else(|| unreachable!("inserted above"))
     }
 
     /// Stale markers for series tracked in the previous iteration and not in

@@ -98,8 +98,10 @@ impl Reloader {
         }))
     }
 
-    /// Starts scraping the loaded configuration into `pools`' database.
-    pub fn attach(&self, pools: Arc<ScrapePools>) -> Result<(), String> {
+    /// Starts scraping the loaded configuration into `pools`' database. Holds the reload lock so a
+    /// reload that comes meanwhile applies after, not before.
+    pub async fn attach(&self, pools: Arc<ScrapePools>) -> Result<(), String> {
+        let _guard = self.reloading.lock().await;
         let cfg = self.current.lock().0.clone();
         pools.apply_config(&cfg).map_err(|e| e.to_string())?;
         let _ = self.pools.set(pools);
@@ -278,12 +280,20 @@ fn now_secs() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Reloads on SIGHUP until the process ends.
-pub async fn reload_on_sighup(r: Arc<Reloader>) {
-    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-        tracing::error!("cannot install the SIGHUP handler: reload by signal is off");
-        return;
-    };
+/// Installs the SIGHUP handler at once (so an early SIGHUP does not end the process, the signal's
+/// default) and returns the task that reloads on each one until the process ends.
+pub fn reload_on_sighup(r: Arc<Reloader>) -> tokio::task::JoinHandle<()> {
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    tokio::spawn(async move {
+        let Ok(mut hup) = hup else {
+            tracing::error!("cannot install the SIGHUP handler: reload by signal is off");
+            return;
+        };
+        hup_loop(&r, &mut hup).await;
+    })
+}
+
+async fn hup_loop(r: &Reloader, hup: &mut tokio::signal::unix::Signal) {
     while hup.recv().await.is_some() {
         tracing::info!("SIGHUP: reloading configuration");
         let _ = r.reload().await;

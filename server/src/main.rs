@@ -290,6 +290,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         };
         let reloader = Reloader::load(source, cli.enable_lifecycle).map_err(anyhow::Error::msg)?;
         state.set_reloader(reloader.clone());
+        let hup = reload_on_sighup(reloader.clone());
         tracing::info!(address = %bound, "listening");
         let quit = reloader.clone();
         let server = tokio::spawn(ember_server::web_config::serve(
@@ -322,9 +323,9 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         let compactor = Compactor::start(state.clone(), db, cli.compaction_interval)?;
         reloader
             .attach(pools.clone())
+            .await
             .map_err(anyhow::Error::msg)
             .context("starting scrape pools")?;
-        let hup = tokio::spawn(reload_on_sighup(reloader.clone()));
         server.await??;
         hup.abort();
         tracing::info!("shutting down: stopping scrapes");

@@ -332,3 +332,127 @@ fn ember_without_a_config_scrapes_itself() {
     );
     stop(ember, "ember");
 }
+
+#[test]
+fn dropped_targets_and_state_filters_follow_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("prometheus.yml");
+    // Nothing listens on port 1: the kept target is down with its error shown.
+    write_config(
+        &cfg,
+        "scrape_configs:\n  - job_name: mixed\n    scrape_interval: 1s\n    static_configs:\n      \
+         - targets: ['127.0.0.1:1', 'skip.invalid:1']\n    relabel_configs:\n      \
+         - {source_labels: [__address__], regex: 'skip.*', action: drop}\n",
+    );
+    let flag = format!("--config.file={}", cfg.display());
+    let (ember, port) = start_ember(&dir.path().join("data"), &[&flag]);
+    let all = api(port, "/api/v1/targets");
+    let dropped = all["data"]["droppedTargets"].as_array().unwrap();
+    assert_eq!(dropped.len(), 1);
+    assert_eq!(dropped[0]["scrapePool"], "mixed");
+    assert_eq!(
+        dropped[0]["discoveredLabels"]["__address__"],
+        "skip.invalid:1"
+    );
+    assert_eq!(dropped[0]["discoveredLabels"]["job"], "mixed");
+    assert_eq!(all["data"]["droppedTargetCounts"]["mixed"], 1);
+    assert_eq!(all["data"]["activeTargets"].as_array().unwrap().len(), 1);
+
+    let only_dropped = api(port, "/api/v1/targets?state=dropped");
+    assert_eq!(only_dropped["data"]["activeTargets"], serde_json::json!([]));
+    assert_eq!(
+        only_dropped["data"]["droppedTargets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let only_active = api(port, "/api/v1/targets?state=active");
+    assert_eq!(only_active["data"]["droppedTargets"], serde_json::json!([]));
+    let other_pool = api(port, "/api/v1/targets?scrapePool=nope");
+    assert_eq!(other_pool["data"]["activeTargets"], serde_json::json!([]));
+
+    wait_for("target reported down", 20, || {
+        let t = api(port, "/api/v1/targets?state=active");
+        t["data"]["activeTargets"][0]["health"] == "down"
+    });
+    let t = api(port, "/api/v1/targets?state=active");
+    let err = t["data"]["activeTargets"][0]["lastError"].as_str().unwrap();
+    assert!(err.to_lowercase().contains("connect"), "{err}");
+    assert_eq!(up_value(port, "mixed").as_deref(), Some("0"));
+    stop(ember, "ember");
+}
+
+/// The series of `{job="node"}` as sorted label-set strings, with `le`/`quantile` values compared as
+/// numbers (Prometheus 2 keeps them as exposed, Ember writes them in float form as Prometheus 3 does).
+fn series_set(port: u16) -> Vec<String> {
+    let v = api(port, "/api/v1/series?match[]=%7Bjob%3D%22node%22%7D");
+    let mut out: Vec<String> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let mut pairs: Vec<(String, String)> = s
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| {
+                    let v = v.as_str().unwrap().to_string();
+                    let v = match (k.as_str(), v.parse::<f64>()) {
+                        ("le" | "quantile", Ok(f)) => format!("{f}"),
+                        _ => v,
+                    };
+                    (k.clone(), v)
+                })
+                .collect();
+            pairs.sort();
+            format!("{pairs:?}")
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn ember_stores_the_same_series_as_prometheus_from_the_same_exporter() {
+    if !common::peer_available("prometheus") {
+        return;
+    }
+    let Some((_ne, ne_port)) = start_node_exporter() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_text = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    \
+         static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n        labels: {{team: a}}\n    \
+         metric_relabel_configs:\n      - {{source_labels: [__name__], regex: 'go_memstats_.*', action: drop}}\n"
+    );
+    let prom_dir = dir.path().join("prom");
+    std::fs::create_dir(&prom_dir).unwrap();
+    let (_prom, prom_port) = common::start_prometheus(&prom_dir, &cfg_text, &[]);
+    let cfg = dir.path().join("ember.yml");
+    write_config(&cfg, &cfg_text);
+    let flag = format!("--config.file={}", cfg.display());
+    let (ember, port) = start_ember(&dir.path().join("data"), &[&flag]);
+    // A few scrapes each, then both must hold the same series.
+    wait_for("both have scraped 3 times", 60, || {
+        [port, prom_port].iter().all(|p| {
+            query(*p, "count_over_time(up{job=\"node\"}[1m])")
+                .first()
+                .and_then(|s| s["value"][1].as_str()?.parse::<f64>().ok())
+                .is_some_and(|n| n >= 3.0)
+        })
+    });
+    let ours = series_set(port);
+    let theirs = series_set(prom_port);
+    assert!(ours.len() > 50, "node_exporter series: {}", ours.len());
+    let missing: Vec<&String> = theirs.iter().filter(|s| !ours.contains(s)).collect();
+    let extra: Vec<&String> = ours.iter().filter(|s| !theirs.contains(s)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "only in Prometheus: {missing:#?}\nonly in Ember: {extra:#?}"
+    );
+    assert!(ours.iter().any(|s| s.contains("\"team\", \"a\"")));
+    assert!(!ours.iter().any(|s| s.contains("go_memstats_")));
+    stop(ember, "ember");
+}

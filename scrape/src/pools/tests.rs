@@ -276,3 +276,43 @@ async fn file_discovery_adds_and_removes_targets_as_the_file_changes() {
     .await;
     pools.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_limit_fails_every_scrape_of_the_job_until_targets_fit() {
+    let (_d, db) = open();
+    let e = exporter().await;
+    let port = e.port;
+    let pools = ScrapePools::new(db.clone());
+    let cfg = |limit: u32| {
+        format!(
+            "global: {{scrape_interval: 1s}}\nscrape_configs:\n\
+             - job_name: t\n  target_limit: {limit}\n  static_configs: [{{targets: ['127.0.0.1:{port}', 'localhost:{port}']}}]\n"
+        )
+    };
+    pools.apply_config(&config(&cfg(1))).unwrap();
+    eventually("both targets down", || {
+        let s = pools.snapshot();
+        s.active.len() == 2 && s.active.iter().all(|t| t.status.health == Health::Down)
+    })
+    .await;
+    let s = pools.snapshot();
+    assert!(
+        s.active[0]
+            .status
+            .last_error
+            .contains("target_limit exceeded (number of targets: 2, limit: 1)"),
+        "{}",
+        s.active[0].status.last_error
+    );
+    assert_eq!(e.requests.load(Ordering::SeqCst), 0, "nothing scraped");
+    pools.apply_config(&config(&cfg(2))).unwrap();
+    eventually("both targets up", || {
+        pools
+            .snapshot()
+            .active
+            .iter()
+            .all(|t| t.status.health == Health::Up)
+    })
+    .await;
+    pools.stop().await;
+}
