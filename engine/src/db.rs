@@ -606,6 +606,17 @@ impl Db {
     /// the database is closed. Errors are logged and retried at the next tick. The thread does not keep
     /// the database open: it holds a weak reference.
     pub fn start_compactor(&self, every: std::time::Duration) -> Compactor {
+        self.start_compactor_with(every, |_, _| {})
+    }
+
+    /// [`Db::start_compactor`], calling `on_pass` after each pass with its outcome and duration (a
+    /// server counts them in its metrics). The first pass runs at once: a restarted process may find
+    /// a head already due for compaction.
+    pub fn start_compactor_with(
+        &self,
+        every: std::time::Duration,
+        mut on_pass: impl FnMut(&Result<CompactStats>, std::time::Duration) + Send + 'static,
+    ) -> Compactor {
         let weak = Arc::downgrade(&self.inner);
         let replay = self.replay.clone();
         let stop = Arc::new((Mutex::new(false), parking_lot::Condvar::new()));
@@ -614,15 +625,6 @@ impl Db {
             .name("ember-compactor".into())
             .spawn(move || {
                 loop {
-                    {
-                        let mut stopped = stop2.0.lock();
-                        if !*stopped {
-                            stop2.1.wait_for(&mut stopped, every);
-                        }
-                        if *stopped {
-                            return;
-                        }
-                    }
                     let Some(inner) = weak.upgrade() else { return };
                     if inner.is_closed() {
                         return;
@@ -631,16 +633,28 @@ impl Db {
                         inner,
                         replay: replay.clone(),
                     };
-                    match db.compact() {
+                    let started = std::time::Instant::now();
+                    let outcome = db.compact();
+                    // Not holding the database between passes: dropping every other handle closes it.
+                    drop(db);
+                    match &outcome {
                         Ok(s)
                             if !s.head_blocks.is_empty()
                                 || !s.compacted_blocks.is_empty()
                                 || !s.deleted_blocks.is_empty() =>
                         {
-                            tracing::info!(?s, "compaction done")
+                            tracing::info!(?s, took = ?started.elapsed(), "compaction done")
                         }
-                        Ok(_) => {}
+                        Ok(_) | Err(Error::Closed) => {}
                         Err(e) => tracing::error!(error = %e, "compaction failed"),
+                    }
+                    on_pass(&outcome, started.elapsed());
+                    let mut stopped = stop2.0.lock();
+                    if !*stopped {
+                        stop2.1.wait_for(&mut stopped, every);
+                    }
+                    if *stopped {
+                        return;
                     }
                 }
             })

@@ -221,10 +221,6 @@ impl AppState {
     pub(crate) fn record_compaction_failure(&self) {
         self.metrics.compactions_failed.inc();
     }
-
-    pub(crate) fn record_blocks(&self, loaded: usize) {
-        self.metrics.blocks_loaded.set(loaded as i64);
-    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {

@@ -320,7 +320,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         tracing::info!(stats = ?db.replay_stats(), blocks = db.blocks().len(), "storage ready");
         let pools = ScrapePools::new(db.clone());
         state.set_db(db.clone());
-        let compactor = Compactor::start(state.clone(), db, cli.compaction_interval)?;
+        let compactor = Compactor::start(state.clone(), &db, cli.compaction_interval);
         reloader
             .attach(pools.clone())
             .await
