@@ -256,7 +256,8 @@ impl Db {
     /// Drops every sample older than `mint` from the head, removes series left empty, and checkpoints the
     /// WAL so that replay no longer reads what was dropped: the log is rolled to a new segment, every
     /// complete segment is folded into `checkpoint.N` (keeping only live series and samples at or after
-    /// `mint`), and the folded segments are deleted. Used by retention now and by block cutting later.
+    /// `mint`), and the folded segments are deleted. Head compaction calls it after writing a block; samples
+    /// dropped here without a block holding them are gone.
     pub fn truncate_head(&self, mint: i64) -> Result<TruncateStats> {
         let inner = &self.inner;
         let h = inner.head.truncate(mint);
@@ -581,6 +582,74 @@ fn beyond_retention(blocks: &[Arc<Block>], opts: &Options, wal_bytes: u64) -> Ve
     out.sort();
     out.dedup();
     out
+}
+
+/// A background thread running [`Db::compact`] periodically, from [`Db::start_compactor`]. Dropping it
+/// stops the thread (waiting for a compaction in progress to finish).
+pub struct Compactor {
+    stop: Arc<(Mutex<bool>, parking_lot::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Compactor {
+    fn drop(&mut self) {
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_all();
+        if let Some(t) = self.thread.take() {
+            t.join().ok();
+        }
+    }
+}
+
+impl Db {
+    /// Runs [`Db::compact`] every `every` on a background thread until the returned handle is dropped or
+    /// the database is closed. Errors are logged and retried at the next tick. The thread does not keep
+    /// the database open: it holds a weak reference.
+    pub fn start_compactor(&self, every: std::time::Duration) -> Compactor {
+        let weak = Arc::downgrade(&self.inner);
+        let replay = self.replay.clone();
+        let stop = Arc::new((Mutex::new(false), parking_lot::Condvar::new()));
+        let stop2 = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("ember-compactor".into())
+            .spawn(move || {
+                loop {
+                    {
+                        let mut stopped = stop2.0.lock();
+                        if !*stopped {
+                            stop2.1.wait_for(&mut stopped, every);
+                        }
+                        if *stopped {
+                            return;
+                        }
+                    }
+                    let Some(inner) = weak.upgrade() else { return };
+                    if inner.is_closed() {
+                        return;
+                    }
+                    let db = Db {
+                        inner,
+                        replay: replay.clone(),
+                    };
+                    match db.compact() {
+                        Ok(s)
+                            if !s.head_blocks.is_empty()
+                                || !s.compacted_blocks.is_empty()
+                                || !s.deleted_blocks.is_empty() =>
+                        {
+                            tracing::info!(?s, "compaction done")
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "compaction failed"),
+                    }
+                }
+            })
+            .expect("spawning the compactor thread");
+        Compactor {
+            stop,
+            thread: Some(thread),
+        }
+    }
 }
 
 /// What [`Db::compact`] did.

@@ -47,7 +47,7 @@ pub mod tombstones;
 pub use appender::Appender;
 pub use block::{Block, BlockMeta};
 pub use chunks::{ChunkReader, ChunkRef, ChunkWriter};
-pub use db::{Cardinality, CompactStats, Db, DbStats, Options, Querier, TruncateStats};
+pub use db::{Cardinality, CompactStats, Compactor, Db, DbStats, Options, Querier, TruncateStats};
 pub use ember_index::{Label, Labels, MatchType, Matcher, SeriesRef};
 pub use ember_wal::SyncPolicy;
 pub use error::{Error, Result};

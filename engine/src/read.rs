@@ -105,6 +105,41 @@ impl ChunkData {
         }
     }
 
+    /// Where the chunk lives, for errors: the segment file and the byte where its data starts, or
+    /// `<memory>` for a chunk held in memory (the head's, or one re-encoded by a merge).
+    pub(crate) fn location(&self) -> (PathBuf, u64) {
+        match self {
+            ChunkData::Mapped {
+                reader,
+                segment,
+                start,
+                ..
+            } => (
+                reader
+                    .segment_path(*segment)
+                    .map(|p| p.to_path_buf())
+                    .unwrap_or_default(),
+                u64::from(*start),
+            ),
+            ChunkData::Failed(f) => (f.path.clone(), f.offset),
+            ChunkData::Mem(_) => (PathBuf::from("<memory>"), 0),
+        }
+    }
+
+    /// `e`, a failure to decode this chunk, kept with the chunk's location (a chunk that had already
+    /// failed keeps its first error).
+    pub(crate) fn failure(&self, e: &Error) -> Arc<ChunkFailure> {
+        if let ChunkData::Failed(f) = self {
+            return f.clone();
+        }
+        let (path, offset) = self.location();
+        Arc::new(ChunkFailure {
+            path,
+            offset,
+            reason: e.to_string(),
+        })
+    }
+
     /// The bytes when readable, else an empty slice (for size estimates).
     #[inline]
     fn bytes_or_empty(&self) -> &[u8] {
@@ -425,10 +460,7 @@ fn flush_group(group: &mut Vec<(usize, SeriesChunk)>, out: &mut Vec<SeriesChunk>
     for (prio, c) in group.iter() {
         buf.clear();
         if let Err(e) = decode_chunk(&c.data, &mut buf) {
-            let failure = match &c.data {
-                ChunkData::Failed(f) => f.clone(),
-                _ => ChunkFailure::from_error(&e, PathBuf::new()),
-            };
+            let failure = c.data.failure(&e);
             group.clear();
             out.push(SeriesChunk {
                 min_t,

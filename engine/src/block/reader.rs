@@ -203,7 +203,7 @@ impl Block {
                         out.extend(reencode(&buf));
                     }
                     Err(e) => out.push(SeriesChunk {
-                        data: ChunkData::Failed(ChunkFailure::from_error(&e, self.chunk_dir())),
+                        data: ChunkData::Failed(c.data.failure(&e)),
                         ..c
                     }),
                 }

@@ -94,7 +94,10 @@ pub(crate) fn write_block(
 }
 
 fn fill(tmp: &Path, meta: &mut BlockMeta, series: &[SeriesToWrite]) -> Result<()> {
-    let mut symbols = BTreeSet::new();
+    // Prometheus' head lists the empty string among its symbols (the name and value of its all-series
+    // postings key), and every block it writes inherits it; keeping it makes Ember's index files the
+    // same bytes as Prometheus' for the same series and chunks.
+    let mut symbols = BTreeSet::from([""]);
     for s in series {
         for l in s.labels.iter() {
             symbols.insert(l.name.as_str());
