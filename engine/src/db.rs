@@ -88,9 +88,9 @@ pub(crate) struct DbInner {
     pub(crate) wal: Wal,
     pub(crate) opts: Options,
     /// Loaded blocks, sorted by `min_time`. Replaced as a whole, so a query takes a consistent set.
-    blocks: RwLock<Arc<Vec<Arc<Block>>>>,
+    pub(crate) blocks: RwLock<Arc<Vec<Arc<Block>>>>,
     /// Serialises compaction, retention and block reloads.
-    compact_lock: Mutex<()>,
+    pub(crate) compact_lock: Mutex<()>,
     /// Held shared by every commit from its bounds check until its samples are in the head, and taken
     /// exclusively by head compaction after it raised the head's floor: once compaction holds it, no
     /// commit that checked against the old floor is still applying samples to the range being written.
@@ -108,7 +108,7 @@ impl DbInner {
 /// An open database. Cheap to clone; all clones share one head and WAL.
 #[derive(Clone)]
 pub struct Db {
-    inner: Arc<DbInner>,
+    pub(crate) inner: Arc<DbInner>,
     replay: Arc<ReplayStats>,
 }
 
@@ -754,7 +754,7 @@ impl Db {
     }
 
     /// Replaces the blocks in `remove` with `add` in the loaded set.
-    fn swap_blocks(&self, remove: &[Ulid], add: Option<Arc<Block>>) {
+    pub(crate) fn swap_blocks(&self, remove: &[Ulid], add: Option<Arc<Block>>) {
         let mut guard = self.inner.blocks.write();
         let mut next: Vec<Arc<Block>> = guard
             .iter()
@@ -833,7 +833,7 @@ impl Db {
     /// Opens a block just written. If that fails the block is deleted again: a block that cannot be
     /// opened must not stay behind, where it would stop the next start (or, being loaded, make its
     /// parents look obsolete).
-    fn open_written(&self, path: &Path, ulid: Ulid) -> Result<Block> {
+    pub(crate) fn open_written(&self, path: &Path, ulid: Ulid) -> Result<Block> {
         Block::open(path).inspect_err(|e| {
             tracing::error!(block = %path.display(), error = %e, "a block just written cannot be opened; deleting it");
             if let Err(e) = blockdir::delete_block(&self.inner.dir, ulid) {

@@ -160,6 +160,38 @@ impl Block {
         Ok(out)
     }
 
+    /// The intervals a deletion of `[mint, maxt]` adds for the series matching `matchers`, as
+    /// Prometheus' `Block.Delete` chooses them: only series with a chunk overlapping the range, each
+    /// interval clamped to the span of the series' chunks.
+    pub(crate) fn deletion(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Tombstones> {
+        let mut out = Tombstones::new();
+        let mut metas = Vec::new();
+        let mut labels = Labels::empty();
+        for r in self.refs(matchers)? {
+            self.index
+                .series(r, &mut labels, &mut metas)
+                .map_err(|e| index_err(&self.index_path, e))?;
+            let (Some(first), Some(last)) = (metas.first(), metas.last()) else {
+                continue;
+            };
+            if metas
+                .iter()
+                .any(|m| m.min_time <= maxt && mint <= m.max_time)
+            {
+                out.add(
+                    r,
+                    Interval::new(mint.max(first.min_time), maxt.min(last.max_time)),
+                );
+            }
+        }
+        Ok(out)
+    }
+
     /// Label names (sorted) of the series matching `matchers` (all series when empty).
     pub fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
         self.index

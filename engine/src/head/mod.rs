@@ -21,6 +21,7 @@ use parking_lot::{Mutex, RwLock};
 
 use self::series::{ChunkOpts, MemSeries, SeriesCell};
 use self::symbols::Symbols;
+use crate::tombstones::Tombstones;
 
 /// Number of lock stripes for the series maps. A power of two well above the core count keeps two
 /// appending threads from meeting on one lock; Prometheus uses 16 Ki stripes for millions of series, but
@@ -87,6 +88,9 @@ pub(crate) struct Head {
     /// Serialises series creation so two threads creating the same label set get one ref.
     create: Mutex<()>,
     pub(crate) stats: HeadStats,
+    /// Deleted ranges of head series, by head ref: hidden from reads and left out of blocks cut from
+    /// the head (see [`crate::delete`]).
+    pub(crate) tombstones: RwLock<Tombstones>,
 }
 
 /// Counters the head keeps for self-metrics and tests.
@@ -116,6 +120,7 @@ impl Head {
             opts,
             create: Mutex::new(()),
             stats: HeadStats::default(),
+            tombstones: RwLock::new(Tombstones::new()),
         }
     }
 
@@ -282,6 +287,14 @@ impl Head {
                 if stripe.conflicts.get(&hash).is_some_and(|v| v.is_empty()) {
                     stripe.conflicts.remove(&hash);
                 }
+            }
+        }
+        {
+            // Deletions that end before the cut, or of series that are gone, can hide nothing any more.
+            let mut stones = self.tombstones.write();
+            stones.truncate_before(mint);
+            for cell in &removed {
+                stones.remove_series(cell.r);
             }
         }
         stats.series_removed = removed.len();

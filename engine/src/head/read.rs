@@ -1,5 +1,7 @@
 //! Reading the head: selecting series by matchers and time range.
 //!
+//! Deleted ranges (the head's tombstones) are hidden here.
+//!
 //! Owns the snapshot a query works on: closed chunks are shared (`Arc`), the open chunk is copied, so a
 //! query sees a fixed set of samples while appends go on and holds no lock while it iterates. It does not
 //! own the [`Series`] type and its iteration, nor the merging of head and blocks ([`crate::read`]).
@@ -7,6 +9,7 @@
 use ember_index::{Labels, Matcher, SeriesRef};
 
 use super::Head;
+use crate::delete::hide_deleted;
 use crate::read::Series;
 
 /// Below this many series one thread selects them all: a scoped thread costs tens of microseconds.
@@ -47,11 +50,14 @@ impl Head {
     /// Series matching all `matchers` with at least one sample in `[mint, maxt]`, sorted by labels.
     pub(crate) fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Series> {
         let refs = self.refs_for(matchers);
+        let stones = self.tombstones.read();
+        let stones = &*stones;
         let take = |refs: &[SeriesRef]| {
             let mut out = Vec::with_capacity(refs.len());
             for &r in refs {
                 let Some(cell) = self.get(r) else { continue };
                 let chunks = cell.state.lock().chunks_in(mint, maxt);
+                let chunks = hide_deleted(chunks, stones.get(r));
                 if chunks.is_empty() {
                     continue;
                 }
@@ -86,10 +92,18 @@ impl Head {
     /// their chunks (the series endpoint needs nothing else).
     pub(crate) fn select_labels(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
         let refs = self.refs_for(matchers);
+        let stones = self.tombstones.read();
         let mut out = Vec::with_capacity(refs.len());
         for r in refs {
             let Some(cell) = self.get(r) else { continue };
-            if cell.state.lock().has_chunks_in(mint, maxt) {
+            let deleted = stones.get(r);
+            let live = if deleted.is_empty() {
+                cell.state.lock().has_chunks_in(mint, maxt)
+            } else {
+                let chunks = cell.state.lock().chunks_in(mint, maxt);
+                !hide_deleted(chunks, deleted).is_empty()
+            };
+            if live {
                 out.push(self.symbols.resolve(&cell.labels));
             }
         }
@@ -107,10 +121,12 @@ impl Head {
         maxt: i64,
     ) -> Vec<crate::block::writer::SeriesToWrite> {
         let refs = self.refs_for(&[]);
+        let stones = self.tombstones.read();
         let mut out = Vec::with_capacity(refs.len());
         for r in refs {
             let Some(cell) = self.get(r) else { continue };
-            let chunks = cell.state.lock().chunks_in(mint, maxt);
+            // Deleted samples stay out of the block: the head's tombstones do not travel with it.
+            let chunks = hide_deleted(cell.state.lock().chunks_in(mint, maxt), stones.get(r));
             if !chunks.is_empty() {
                 out.push(crate::block::writer::SeriesToWrite {
                     labels: self.symbols.resolve(&cell.labels),

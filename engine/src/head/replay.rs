@@ -28,6 +28,7 @@ pub struct ReplayStats {
     pub rejected_samples: u64,
     /// Samples whose series record was never seen (e.g. written by a racing appender before a crash).
     pub unknown_ref_samples: u64,
+    /// Deleted intervals of known series restored from tombstones records.
     pub tombstones: usize,
     /// Record types Ember does not read yet (exemplars, histograms, metadata), skipped.
     pub skipped_records: usize,
@@ -146,9 +147,18 @@ impl Replayer<'_> {
             RecordType::Tombstones => {
                 self.stones.clear();
                 record::decode_tombstones(rec, &mut self.stones).map_err(corrupt)?;
-                // Deletion arrives with blocks (a later issue); until then nothing writes tombstones, and a
-                // WAL from Prometheus with tombstones is counted so the gap is visible.
-                self.stats.tombstones += self.stones.len();
+                // A deletion hides whatever the series holds in its range, whenever the samples were
+                // logged, so the order of tombstones and samples in the log does not matter.
+                let mut head_stones = self.head.tombstones.write();
+                for st in &self.stones {
+                    let Some(cell) = self.refs.get(&st.r) else {
+                        continue;
+                    };
+                    for &(mint, maxt) in &st.intervals {
+                        head_stones.add(cell.r, crate::tombstones::Interval::new(mint, maxt));
+                        self.stats.tombstones += 1;
+                    }
+                }
             }
             RecordType::Unknown(_) => self.stats.skipped_records += 1,
         }
