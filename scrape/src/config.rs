@@ -63,6 +63,62 @@ pub struct GlobalConfig {
     pub keep_dropped_targets: u64,
     /// Largest scrape body accepted, in bytes after decompression; 0: no limit.
     pub body_size_limit: u64,
+    /// Formats to ask for, best first (Prometheus' protocol names).
+    pub scrape_protocols: Vec<String>,
+}
+
+/// Prometheus' scrape protocol names and the media types they stand for.
+pub const SCRAPE_PROTOCOLS: [(&str, &str); 5] = [
+    (
+        "PrometheusProto",
+        "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited",
+    ),
+    ("PrometheusText0.0.4", "text/plain;version=0.0.4"),
+    ("PrometheusText1.0.0", "text/plain;version=1.0.0"),
+    (
+        "OpenMetricsText0.0.1",
+        "application/openmetrics-text;version=0.0.1",
+    ),
+    (
+        "OpenMetricsText1.0.0",
+        "application/openmetrics-text;version=1.0.0",
+    ),
+];
+
+/// Prometheus 3's default `scrape_protocols`.
+pub const DEFAULT_SCRAPE_PROTOCOLS: [&str; 4] = [
+    "OpenMetricsText1.0.0",
+    "OpenMetricsText0.0.1",
+    "PrometheusText1.0.0",
+    "PrometheusText0.0.4",
+];
+
+/// The media type of a protocol name, if it is one.
+pub fn protocol_media_type(name: &str) -> Option<&'static str> {
+    SCRAPE_PROTOCOLS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, m)| *m)
+}
+
+fn check_protocols(list: &[String]) -> Result<(), String> {
+    let mut seen: Vec<String> = Vec::new();
+    for p in list {
+        if seen.contains(&p.to_lowercase()) {
+            return Err(format!(
+                "duplicated protocol in scrape_protocols, got {list:?}"
+            ));
+        }
+        if protocol_media_type(p).is_none() {
+            let mut names: Vec<&str> = SCRAPE_PROTOCOLS.iter().map(|(n, _)| *n).collect();
+            names.sort_unstable();
+            return Err(format!(
+                "scrape_protocols: unknown scrape protocol {p}, supported: {names:?}"
+            ));
+        }
+        seen.push(p.to_lowercase());
+    }
+    Ok(())
 }
 
 impl Default for GlobalConfig {
@@ -79,6 +135,10 @@ impl Default for GlobalConfig {
             label_value_length_limit: 0,
             keep_dropped_targets: 0,
             body_size_limit: 0,
+            scrape_protocols: DEFAULT_SCRAPE_PROTOCOLS
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
         }
     }
 }
@@ -107,6 +167,10 @@ pub struct ScrapeConfig {
     pub keep_dropped_targets: u64,
     /// Largest scrape body accepted, in bytes after decompression; 0: no limit.
     pub body_size_limit: u64,
+    /// Formats to ask for, best first (Prometheus' protocol names).
+    pub scrape_protocols: Vec<String>,
+    /// The protocol to read a body as when its `Content-Type` is blank or unknown.
+    pub fallback_scrape_protocol: Option<String>,
     pub static_configs: Vec<TargetGroup>,
     pub file_sd_configs: Vec<FileSdConfig>,
     pub relabel_configs: Vec<RelabelConfig>,
@@ -314,7 +378,7 @@ struct RawGlobal {
     rule_query_offset: Option<Duration>,
     query_log_file: Option<Value>,
     scrape_failure_log_file: Option<Value>,
-    scrape_protocols: Option<Value>,
+    scrape_protocols: Option<Vec<String>>,
     body_size_limit: Option<Value>,
     scrape_native_histograms: Option<Value>,
     always_scrape_classic_histograms: Option<Value>,
@@ -347,8 +411,8 @@ with_http_client_fields! {
         relabel_configs: Option<Vec<RelabelConfig>>,
         metric_relabel_configs: Option<Vec<RelabelConfig>>,
         // Accepted, not acted on.
-        scrape_protocols: Option<Value>,
-        fallback_scrape_protocol: Option<Value>,
+        scrape_protocols: Option<Vec<String>>,
+        fallback_scrape_protocol: Option<String>,
         scrape_native_histograms: Option<Value>,
         always_scrape_classic_histograms: Option<Value>,
         convert_classic_histograms_to_nhcb: Option<Value>,
@@ -673,7 +737,6 @@ fn build_global(g: RawGlobal, unsupported: &mut Vec<String>) -> Result<GlobalCon
             rule_query_offset,
             query_log_file,
             scrape_failure_log_file,
-            scrape_protocols,
             scrape_native_histograms,
             always_scrape_classic_histograms,
             convert_classic_histograms_to_nhcb,
@@ -719,6 +782,14 @@ fn build_global(g: RawGlobal, unsupported: &mut Vec<String>) -> Result<GlobalCon
             Some(v) => parse_byte_size(v).map_err(|e| format!("global.body_size_limit: {e}"))?,
             None => 0,
         },
+        scrape_protocols: match g.scrape_protocols {
+            Some(list) => {
+                check_protocols(&list)?;
+                note_proto(&list, "global.", unsupported);
+                list
+            }
+            None => def.scrape_protocols,
+        },
     })
 }
 
@@ -738,8 +809,6 @@ fn build_scrape(
         at,
         rs,
         [
-            scrape_protocols,
-            fallback_scrape_protocol,
             scrape_native_histograms,
             always_scrape_classic_histograms,
             convert_classic_histograms_to_nhcb,
@@ -826,12 +895,29 @@ fn build_scrape(
         scrape_timeout
     };
     let or_global = |v: Option<u64>, g: u64| v.filter(|v| *v != 0).unwrap_or(g);
+    let scrape_protocols = match &rs.scrape_protocols {
+        Some(list) => {
+            check_protocols(list)?;
+            note_proto(list, at, unsupported);
+            list.clone()
+        }
+        None => global.scrape_protocols.clone(),
+    };
+    if let Some(f) = &rs.fallback_scrape_protocol
+        && protocol_media_type(f).is_none()
+    {
+        return Err(format!(
+            "invalid fallback_scrape_protocol for scrape config with job name {job_name:?}: unknown scrape protocol {f}"
+        ));
+    }
     let body_size_limit = match &rs.body_size_limit {
         Some(v) => Some(parse_byte_size(v).map_err(|e| format!("{at}body_size_limit: {e}"))?),
         None => None,
     };
     Ok(ScrapeConfig {
         body_size_limit: or_global(body_size_limit, global.body_size_limit),
+        scrape_protocols,
+        fallback_scrape_protocol: rs.fallback_scrape_protocol.clone(),
         job_name,
         scrape_interval,
         scrape_timeout,
@@ -866,6 +952,14 @@ fn build_scrape(
         metric_relabel_configs: rs.metric_relabel_configs.unwrap_or_default(),
         http_client,
     })
+}
+
+/// Ember does not read the protobuf format: a list naming it is accepted
+/// and the protocol noted as unsupported (it is left out of requests).
+fn note_proto(list: &[String], at: &str, unsupported: &mut Vec<String>) {
+    if list.iter().any(|p| p == "PrometheusProto") {
+        unsupported.push(format!("{at}scrape_protocols.PrometheusProto"));
+    }
 }
 
 /// A byte size as Prometheus' `units.Base2Bytes` reads it: a bare number of

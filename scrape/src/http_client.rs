@@ -15,12 +15,71 @@ use std::time::Duration as StdDuration;
 use reqwest::header::{ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, HeaderMap, HeaderValue, USER_AGENT};
 
 use crate::Error;
-use crate::config::{HttpClientConfig, ScrapeConfig};
+use crate::config::{HttpClientConfig, SCRAPE_PROTOCOLS, ScrapeConfig, protocol_media_type};
 
-/// What Prometheus 3 asks for by default (its default `scrape_protocols`
-/// without the protobuf format, which Ember does not parse), best first, with
-/// UTF-8 names allowed.
+/// What Prometheus 3 asks for by default (its default `scrape_protocols`),
+/// best first, with UTF-8 names allowed.
 pub const ACCEPT_HEADER: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+
+/// The `Accept` header for `scrape_protocols`, as Prometheus builds it:
+/// descending q-values from 0.6, `escaping=allow-utf-8` on the 1.0.0
+/// formats, anything else last. The protobuf format is left out: Ember does
+/// not parse it.
+pub fn accept_header(protocols: &[String]) -> String {
+    let mut weight = SCRAPE_PROTOCOLS.len() + 1;
+    let mut parts = Vec::new();
+    for p in protocols {
+        let Some(media) = protocol_media_type(p) else {
+            continue;
+        };
+        if p == "PrometheusProto" {
+            continue;
+        }
+        let mut v = media.to_string();
+        if p.ends_with("1.0.0") {
+            v.push_str(";escaping=allow-utf-8");
+        }
+        parts.push(format!("{v};q=0.{weight}"));
+        weight -= 1;
+    }
+    parts.push(format!("*/*;q=0.{weight}"));
+    parts.join(",")
+}
+
+/// The media type to parse a body as (Prometheus 3's rules): the
+/// `Content-Type` if it names a text format Ember reads, else the job's
+/// `fallback_scrape_protocol`, else the scrape fails.
+fn resolve_content_type(ct: &str, fallback: Option<&str>) -> Result<String, Error> {
+    let media = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let known = matches!(
+        media.as_str(),
+        "application/openmetrics-text" | "text/plain"
+    );
+    if known {
+        return Ok(ct.to_string());
+    }
+    let fallback = fallback.and_then(protocol_media_type);
+    let problem = if ct.trim().is_empty() {
+        "non-compliant scrape target sending blank Content-Type".to_string()
+    } else if media == "application/vnd.google.protobuf" {
+        "received protobuf Content-Type, a format Ember does not read".to_string()
+    } else {
+        format!("received unsupported Content-Type {ct:?}")
+    };
+    match fallback {
+        Some(f) if !f.starts_with("application/vnd.google.protobuf") => Ok(f.to_string()),
+        _ => Err(Error::Scrape {
+            message: format!(
+                "{problem} and no usable fallback_scrape_protocol specified for target"
+            ),
+        }),
+    }
+}
 
 /// A scraped body.
 #[derive(Debug)]
@@ -36,6 +95,7 @@ pub struct Fetcher {
     headers: HeaderMap,
     /// 0: no limit.
     body_size_limit: u64,
+    fallback: Option<String>,
 }
 
 impl Fetcher {
@@ -71,7 +131,11 @@ impl Fetcher {
             b = tls_settings(b, tls).map_err(bad)?;
         }
         let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_HEADER));
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_str(&accept_header(&cfg.scrape_protocols))
+                .map_err(|e| bad(e.to_string()))?,
+        );
         headers.insert(
             ACCEPT_ENCODING,
             HeaderValue::from_static(if cfg.enable_compression {
@@ -95,6 +159,7 @@ impl Fetcher {
             client,
             headers,
             body_size_limit: cfg.body_size_limit,
+            fallback: cfg.fallback_scrape_protocol.clone(),
         })
     }
 
@@ -125,8 +190,8 @@ impl Fetcher {
                 .headers()
                 .get(reqwest::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
+                .unwrap_or("");
+            let content_type = resolve_content_type(content_type, self.fallback.as_deref())?;
             let mut bytes = Vec::new();
             while let Some(chunk) = resp.chunk().await.map_err(|e| fail(describe(&e)))? {
                 bytes.extend_from_slice(&chunk);

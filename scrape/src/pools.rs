@@ -145,6 +145,11 @@ impl ScrapePools {
         self.file_sd_read_errors.load(Ordering::Relaxed)
     }
 
+    /// The job names of the running pools, sorted.
+    pub fn pool_names(&self) -> Vec<String> {
+        self.state.lock().pools.keys().cloned().collect()
+    }
+
     /// Number of pools and of active targets.
     pub fn sizes(&self) -> (usize, usize) {
         let st = self.state.lock();

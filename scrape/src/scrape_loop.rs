@@ -696,8 +696,8 @@ pub async fn run(
                 break if changed.is_ok() { (*stop.borrow()).unwrap_or(StopMode::Quiet) } else { StopMode::Quiet };
             }
         }
-        let started = tokio::select! {
-            s = scrape_once(&db, &spec, &shared, &counters) => s,
+        tokio::select! {
+            () = scrape_once(&db, &spec, &shared, &counters) => {}
             changed = stop.changed() => {
                 break if changed.is_ok() { (*stop.borrow()).unwrap_or(StopMode::Quiet) } else { StopMode::Quiet };
             }
@@ -709,7 +709,6 @@ pub async fn run(
         while next <= now {
             next += spec.interval;
         }
-        let _ = started;
     };
     if mode == StopMode::Stale {
         let db2 = db.clone();
@@ -732,7 +731,7 @@ async fn scrape_once(
     spec: &Arc<LoopSpec>,
     shared: &Arc<LoopShared>,
     counters: &Arc<ScrapeCounters>,
-) -> Instant {
+) {
     let start = Instant::now();
     let wall = SystemTime::now();
     let ts = now_ms();
@@ -766,7 +765,6 @@ async fn scrape_once(
             st.last_error = e;
         }
     }
-    start
 }
 
 /// The blocking part of a scrape: one appender, committed once. Returns the

@@ -552,6 +552,16 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
+/// `/api/v1/scrape_pools`: the job names of the running scrape pools, sorted.
+pub async fn scrape_pools(State(st): State<Arc<AppState>>) -> Response {
+    let names = st
+        .reloader()
+        .and_then(|r| r.pools())
+        .map(|p| p.pool_names())
+        .unwrap_or_default();
+    success(json!({ "scrapePools": names }))
+}
+
 /// `/api/v1/rules`: no rule evaluation yet.
 pub async fn rules(form: Form) -> Result<Response, ApiError> {
     parse_match_params(&form.values("match[]")).map_err(ApiError::BadData)?;

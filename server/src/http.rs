@@ -273,6 +273,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/metadata", get(api::metadata))
         .route("/api/v1/targets", get(api::targets))
         .route("/api/v1/targets/metadata", get(api::targets_metadata))
+        .route("/api/v1/scrape_pools", get(api::scrape_pools))
         .route("/api/v1/rules", get(api::rules))
         .route("/api/v1/alerts", get(api::alerts))
         .route("/api/v1/status/config", get(api::config))

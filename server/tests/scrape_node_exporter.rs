@@ -214,6 +214,10 @@ fn reloads_by_sighup_and_http_change_targets_and_a_bad_config_keeps_the_old_ones
     wait_for("node2 target after SIGHUP", 20, || {
         active_jobs(port) == vec!["node", "node2"]
     });
+    assert_eq!(
+        api(port, "/api/v1/scrape_pools")["data"]["scrapePools"],
+        serde_json::json!(["node", "node2"])
+    );
     wait_for("job node2 up", 30, || {
         up_value(port, "node2").as_deref() == Some("1")
     });

@@ -291,3 +291,45 @@ fn invalid_relabel_rule_is_reported_near_its_list() {
         "{e}"
     );
 }
+
+#[test]
+fn scrape_protocols_and_body_size_limit_are_read_and_checked() {
+    let c = Config::parse(
+        "global:\n  scrape_protocols: [PrometheusText0.0.4]\n  body_size_limit: 10MB\n\
+         scrape_configs:\n- job_name: a\n- job_name: b\n  body_size_limit: 1024\n  \
+         scrape_protocols: [OpenMetricsText1.0.0, PrometheusProto]\n  fallback_scrape_protocol: PrometheusText0.0.4\n",
+    )
+    .unwrap();
+    let (a, b) = (&c.scrape_configs[0], &c.scrape_configs[1]);
+    assert_eq!(a.scrape_protocols, vec!["PrometheusText0.0.4"]);
+    assert_eq!(a.body_size_limit, 10 << 20);
+    assert_eq!(b.body_size_limit, 1024);
+    assert_eq!(
+        b.fallback_scrape_protocol.as_deref(),
+        Some("PrometheusText0.0.4")
+    );
+    assert_eq!(
+        c.unsupported,
+        vec!["scrape_configs[1].scrape_protocols.PrometheusProto"]
+    );
+    assert_eq!(
+        Config::parse("scrape_configs:\n- job_name: a\n")
+            .unwrap()
+            .scrape_configs[0]
+            .scrape_protocols,
+        super::DEFAULT_SCRAPE_PROTOCOLS
+    );
+    let e = err(
+        "scrape_configs:\n- job_name: a\n  scrape_protocols: [PrometheusText0.0.4, prometheustext0.0.4]\n",
+    );
+    assert!(e.contains("duplicated protocol in scrape_protocols"), "{e}");
+    let e = err("scrape_configs:\n- job_name: a\n  scrape_protocols: [Text]\n");
+    assert!(e.contains("unknown scrape protocol Text"), "{e}");
+    let e = err("scrape_configs:\n- job_name: a\n  fallback_scrape_protocol: nope\n");
+    assert!(e.contains("invalid fallback_scrape_protocol"), "{e}");
+    let e = err("global:\n  body_size_limit: 10XB\n");
+    assert!(
+        e.contains("body_size_limit") && e.contains("unknown unit"),
+        "{e}"
+    );
+}

@@ -153,3 +153,32 @@ fn unreadable_ca_file_fails_naming_the_job_and_file() {
         "{e}"
     );
 }
+
+#[test]
+fn accept_header_follows_scrape_protocols() {
+    let default = scrape_config("");
+    assert_eq!(accept_header(&default.scrape_protocols), ACCEPT_HEADER);
+    let c = scrape_config("  scrape_protocols: [PrometheusText0.0.4, PrometheusProto]\n");
+    assert_eq!(
+        accept_header(&c.scrape_protocols),
+        "text/plain;version=0.0.4;q=0.6,*/*;q=0.5"
+    );
+}
+
+#[test]
+fn content_type_falls_back_only_when_configured() {
+    assert_eq!(
+        resolve_content_type("text/plain; version=0.0.4", None).unwrap(),
+        "text/plain; version=0.0.4"
+    );
+    let e = resolve_content_type("", None).unwrap_err().to_string();
+    assert!(e.contains("blank Content-Type"), "{e}");
+    let e = resolve_content_type("application/json", None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("application/json"), "{e}");
+    assert_eq!(
+        resolve_content_type("application/json", Some("OpenMetricsText1.0.0")).unwrap(),
+        "application/openmetrics-text;version=1.0.0"
+    );
+}

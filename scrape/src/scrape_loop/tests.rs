@@ -319,3 +319,33 @@ fn offsets_spread_targets_within_the_interval_and_stay_pinned_to_wall_time() {
     assert_eq!(diff, 1_000_000_000);
     assert_ne!(scrape_offset(iv, a, 0, now), scrape_offset(iv, b, 0, now));
 }
+
+/// Prints the cost of a steady-state scrape of 10 000 series (first scrape builds the cache, the rest
+/// hit it). Run with `--ignored --nocapture`; a measurement, not a check.
+#[test]
+#[ignore]
+fn steady_state_append_cost() {
+    let (_d, db) = open();
+    let mut c = ScrapeCache::new();
+    let s = settings();
+    let mut body = String::new();
+    for i in 0..10_000 {
+        body.push_str(&format!(
+            "http_requests_total{{code=\"200\",handler=\"/api/v1/h{i}\",method=\"get\"}} {i}\n"
+        ));
+    }
+    let t0 = std::time::Instant::now();
+    scrape(&db, &mut c, &body, 1000, &s).unwrap();
+    let first = t0.elapsed();
+    let t1 = std::time::Instant::now();
+    let n = 20;
+    for k in 1..=n {
+        scrape(&db, &mut c, &body, 1000 + k * 1000, &s).unwrap();
+    }
+    let steady = t1.elapsed() / n as u32;
+    eprintln!(
+        "10k series: first scrape {first:?} ({:.0} ns/sample), steady {steady:?} ({:.0} ns/sample)",
+        first.as_nanos() as f64 / 1e4,
+        steady.as_nanos() as f64 / 1e4
+    );
+}
