@@ -65,6 +65,8 @@ struct Metrics {
     head_truncations: Counter,
     blocks_deleted: Counter,
     blocks_loaded: Gauge,
+    head_min_time: Gauge,
+    head_max_time: Gauge,
     compaction_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
 }
 
@@ -136,6 +138,18 @@ impl Metrics {
             "Number of currently loaded data blocks",
             blocks_loaded.clone(),
         );
+        let head_min_time = Gauge::default();
+        registry.register(
+            "prometheus_tsdb_head_min_time",
+            "Minimum time bound of the head block (milliseconds since the epoch)",
+            head_min_time.clone(),
+        );
+        let head_max_time = Gauge::default();
+        registry.register(
+            "prometheus_tsdb_head_max_time",
+            "Maximum timestamp of the head (milliseconds since the epoch)",
+            head_max_time.clone(),
+        );
         let compaction_seconds = Counter::<f64, std::sync::atomic::AtomicU64>::default();
         registry.register(
             "ember_tsdb_compaction_seconds",
@@ -149,6 +163,8 @@ impl Metrics {
             head_truncations,
             blocks_deleted,
             blocks_loaded,
+            head_min_time,
+            head_max_time,
             compaction_seconds,
             head_series,
             samples_appended,
@@ -383,6 +399,10 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
         m.samples_appended
             .inc_by(s.samples_appended.saturating_sub(prev));
         m.blocks_loaded.set(db.blocks().len() as i64);
+        // Empty head: Prometheus reports math.MaxInt64 and math.MinInt64.
+        let (lo, hi) = s.time_range.unwrap_or((i64::MAX, i64::MIN));
+        m.head_min_time.set(lo);
+        m.head_max_time.set(hi);
     }
     let mut out = String::new();
     if prometheus_client::encoding::text::encode(&mut out, &m.registry).is_err() {

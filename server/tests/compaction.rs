@@ -124,6 +124,13 @@ fn blocks_cut_while_writing_answer_every_sample_once_and_survive_a_restart() {
     );
     let blocks = block_dirs(&dir);
     assert!(blocks.len() >= 4, "block dirs: {blocks:?}");
+    // The head keeps at most 1.5 block ranges; its bounds are exported as Prometheus names them.
+    let head_span = metric(port, "prometheus_tsdb_head_max_time")
+        - metric(port, "prometheus_tsdb_head_min_time");
+    assert!(
+        (0.0..=15.0 * MIN as f64).contains(&head_span),
+        "head spans {head_span} ms"
+    );
 
     let end = base + 60 * MIN;
     let count = |port| {
