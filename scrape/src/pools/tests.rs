@@ -316,3 +316,49 @@ async fn target_limit_fails_every_scrape_of_the_job_until_targets_fit() {
     .await;
     pools.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rapid_reloads_while_scraping_end_in_the_last_configuration() {
+    let (_d, db) = open();
+    let e = exporter().await;
+    let port = e.port;
+    let pools = ScrapePools::new(db.clone());
+    let cfg = |jobs: &[&str], honor: bool| {
+        let mut s = String::from("global: {scrape_interval: 100ms}\nscrape_configs:\n");
+        for j in jobs {
+            s.push_str(&format!(
+                "- job_name: {j}\n  honor_labels: {honor}\n  metrics_path: /{j}\n  static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
+            ));
+        }
+        config(&s)
+    };
+    let sets: [&[&str]; 4] = [&["a", "b"], &["b", "c"], &["a", "b", "c"], &["c"]];
+    for i in 0..40 {
+        pools
+            .apply_config(&cfg(sets[i % sets.len()], i % 3 == 0))
+            .unwrap();
+        tokio::time::sleep(StdDuration::from_millis(15)).await;
+    }
+    pools.apply_config(&cfg(&["a", "b", "c"], false)).unwrap();
+    eventually("b scraped under the settled configuration", || {
+        pools
+            .snapshot()
+            .active
+            .iter()
+            .any(|t| t.pool == "b" && t.status.health == Health::Up)
+    })
+    .await;
+    pools.apply_config(&cfg(&["a", "c"], false)).unwrap();
+    assert_eq!(pools.pool_names(), vec!["a", "c"]);
+    eventually("both final jobs up", || {
+        let s = pools.snapshot();
+        s.active.len() == 2 && s.active.iter().all(|t| t.status.health == Health::Up)
+    })
+    .await;
+    // b was removed last: its series end with a marker.
+    eventually("b stale", || {
+        values(&db, "up", "b").last() == Some(&STALE_NAN_BITS)
+    })
+    .await;
+    pools.stop().await;
+}
