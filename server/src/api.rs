@@ -717,7 +717,7 @@ pub async fn tsdb(State(st): State<Arc<AppState>>, form: Form) -> Response {
 }
 
 /// `SystemTime` as RFC 3339 in UTC with millisecond precision, as Prometheus prints times.
-fn rfc3339(t: std::time::SystemTime) -> String {
+pub(crate) fn rfc3339(t: std::time::SystemTime) -> String {
     let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));

@@ -1,6 +1,6 @@
 //! The HTTP surface of the server: health and readiness, the remote-write receiver, remote read, the
 //! self-metrics endpoint, and the routes of Prometheus' query API (handled in [`crate::api`],
-//! [`crate::query_api`] and [`crate::federate`]).
+//! [`crate::query_api`] and [`crate::federate`]) and TSDB admin API ([`crate::admin`]).
 //!
 //! Owns status codes, headers and bodies; decoding and storage rules live in [`crate::remote_write`] and
 //! `ember`. CPU-bound work (decompression, decoding, appending) runs on the blocking pool so a large
@@ -24,6 +24,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tower_http::compression::CompressionLayer;
 
+use crate::admin;
 use crate::api;
 use crate::config_reload::{self, Reloader};
 use crate::federate;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub(crate) query: QueryRuntime,
     /// The loaded `prometheus.yml` and its scrape pools; unset in servers built without scraping.
     reloader: std::sync::OnceLock<Arc<Reloader>>,
+    /// `--web.enable-admin-api`: whether the TSDB admin endpoints ([`crate::admin`]) act.
+    admin_api: AtomicBool,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -202,6 +205,7 @@ impl AppState {
             flags,
             query: QueryRuntime::new(query),
             reloader: std::sync::OnceLock::new(),
+            admin_api: AtomicBool::new(false),
         })
     }
 
@@ -212,6 +216,15 @@ impl AppState {
 
     pub fn reloader(&self) -> Option<&Arc<Reloader>> {
         self.reloader.get()
+    }
+
+    /// Turns the TSDB admin endpoints on (`--web.enable-admin-api`); off by default.
+    pub fn set_admin_api(&self, enabled: bool) {
+        self.admin_api.store(enabled, Ordering::Release);
+    }
+
+    pub fn admin_api_enabled(&self) -> bool {
+        self.admin_api.load(Ordering::Acquire)
     }
 
     /// Hands over the opened database and marks the server ready.
@@ -298,6 +311,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/status/flags", get(api::flags))
         .route("/api/v1/status/tsdb", get(api::tsdb))
         .route("/api/v1/status/walreplay", get(api::walreplay))
+        .route(
+            "/api/v1/admin/tsdb/delete_series",
+            post(admin::delete_series).put(admin::delete_series),
+        )
+        .route(
+            "/api/v1/admin/tsdb/clean_tombstones",
+            post(admin::clean_tombstones).put(admin::clean_tombstones),
+        )
+        .route(
+            "/api/v1/admin/tsdb/snapshot",
+            post(admin::snapshot).put(admin::snapshot),
+        )
         .route("/federate", get(federate::federate))
         .route("/", get(root))
         .layer(CompressionLayer::new().gzip(true).deflate(true))

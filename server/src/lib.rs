@@ -4,6 +4,7 @@
 //! results), and scraping's server side (`config_reload`: the loaded `prometheus.yml`, its reloads and
 //! `/-/reload`, `/-/quit`).
 
+pub mod admin;
 pub mod api;
 pub mod compactor;
 pub mod config_reload;

@@ -6,7 +6,8 @@
 //! Prometheus' query API (`--query.*` flags), scraping the targets of a `prometheus.yml`
 //! (`--config.file`; without it, an embedded configuration scraping this server), reloaded on SIGHUP
 //! or `POST /-/reload` with `--web.enable-lifecycle`, and blocks with compaction and retention
-//! (`--storage.tsdb.*` flags; the loop is `ember_server::compactor`).
+//! (`--storage.tsdb.*` flags; the loop is `ember_server::compactor`), and the TSDB admin API (deletion,
+//! tombstone cleaning, snapshots) with `--web.enable-admin-api`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -109,6 +110,10 @@ struct Cli {
     /// Enable shutdown and reload over HTTP (POST or PUT /-/quit and /-/reload).
     #[arg(long = "web.enable-lifecycle")]
     enable_lifecycle: bool,
+    /// Enable the TSDB admin API (POST or PUT /api/v1/admin/tsdb/delete_series, clean_tombstones,
+    /// snapshot).
+    #[arg(long = "web.enable-admin-api")]
+    enable_admin_api: bool,
     #[command(subcommand)]
     cmd: Option<Cmd>,
 }
@@ -261,6 +266,10 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
                 cli.enable_lifecycle.to_string(),
             ),
             (
+                "web.enable-admin-api".to_string(),
+                cli.enable_admin_api.to_string(),
+            ),
+            (
                 "web.config.file".to_string(),
                 cli.web_config_file
                     .as_ref()
@@ -276,6 +285,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
             max_concurrency: cli.query_max_concurrency,
         };
         let state = AppState::with_query_config(cli.remote_write_receiver, limits, flags, &query);
+        state.set_admin_api(cli.enable_admin_api);
         let listener = tokio::net::TcpListener::bind(cli.listen_address)
             .await
             .with_context(|| format!("binding {}", cli.listen_address))?;
