@@ -122,6 +122,60 @@ pub fn load_openmetrics(
     Ok((series, samples))
 }
 
+/// One series of an OpenMetrics export with all its samples.
+pub type ExportedSeries = (Labels, Vec<(i64, f64)>);
+
+/// Reads a whole OpenMetrics export of the shared benchmark dataset (`loadgen openmetrics`, series one
+/// after another) into memory, for tools that must append it in time order rather than series order.
+/// Timestamps (`seconds.millis`) are converted exactly, not through a float.
+pub fn read_openmetrics(path: &std::path::Path) -> anyhow::Result<Vec<ExportedSeries>> {
+    use std::io::BufRead;
+    let f = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+    let mut out: Vec<ExportedSeries> = Vec::new();
+    let mut prefix = String::new();
+    for (n, line) in f.lines().enumerate() {
+        let line = line?;
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let bad = || anyhow::anyhow!("{}:{}: not a sample line", path.display(), n + 1);
+        let (rest, ts) = line.rsplit_once(' ').ok_or_else(bad)?;
+        let (p, v) = rest.rsplit_once(' ').ok_or_else(bad)?;
+        let (secs, frac) = ts.split_once('.').unwrap_or((ts, ""));
+        let mut millis: i64 = 0;
+        for i in 0..3 {
+            let d = frac
+                .as_bytes()
+                .get(i)
+                .map_or(0, |b| i64::from(b.wrapping_sub(b'0')));
+            anyhow::ensure!(
+                (0..10).contains(&d),
+                "{}:{}: bad timestamp {ts}",
+                path.display(),
+                n + 1
+            );
+            millis = millis * 10 + d;
+        }
+        let t = secs.parse::<i64>()? * 1000 + millis;
+        let v: f64 = match v {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            "NaN" => f64::NAN,
+            v => v.parse()?,
+        };
+        match out.last_mut() {
+            Some(last) if p == prefix => last.1.push((t, v)),
+            _ => {
+                prefix.clear();
+                prefix.push_str(p);
+                let l = Labels::from_pairs(parse_series(p).ok_or_else(bad)?)?;
+                out.push((l, vec![(t, v)]));
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn parse_series(p: &str) -> Option<Vec<(String, String)>> {
     let (name, rest) = match p.find('{') {
         Some(i) => (&p[..i], &p[i + 1..p.len().checked_sub(1)?]),

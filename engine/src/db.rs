@@ -62,6 +62,10 @@ pub struct Options {
     /// A block that fails to open is skipped with a logged error instead of failing [`Db::open`].
     /// Prometheus refuses to start; so does Ember by default.
     pub skip_corrupt_blocks: bool,
+    /// Blocks written by compaction (level 2 and up) store their chunks in Ember's zstd-compressed
+    /// segments (`docs/format/chunk_segments.md`): fewer bytes, but Prometheus and promtool cannot read
+    /// those blocks. Blocks cut from the head stay in Prometheus' format.
+    pub compress_compacted_chunks: bool,
 }
 
 impl Default for Options {
@@ -78,6 +82,7 @@ impl Default for Options {
             retention_bytes: None,
             max_block_duration_ms: None,
             skip_corrupt_blocks: false,
+            compress_compacted_chunks: false,
         }
     }
 }
@@ -730,7 +735,7 @@ impl Db {
             drop(inner.commit_gate.write());
             let series = h.series_for_block(hmin, maxt - 1);
             let mut meta = BlockMeta::new(hmin, maxt);
-            if let Some(path) = write_block(&inner.dir, &mut meta, series)? {
+            if let Some(path) = write_block(&inner.dir, &mut meta, series, false)? {
                 let block = Arc::new(self.open_written(&path, meta.ulid)?);
                 tracing::info!(ulid = %meta.ulid, mint = hmin, maxt, samples = meta.stats.num_samples, "head block written");
                 self.swap_blocks(&[], Some(block));
@@ -792,7 +797,8 @@ impl Db {
                         SeriesToWrite { labels, chunks }
                     })
                     .collect();
-                write_block(&inner.dir, &mut meta, series)
+                let zstd = inner.opts.compress_compacted_chunks;
+                write_block(&inner.dir, &mut meta, series, zstd)
             });
         let path = match written {
             Ok(p) => p,

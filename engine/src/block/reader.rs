@@ -22,6 +22,7 @@ use super::dir::dir_size;
 use super::writer::index_err;
 use super::{BlockMeta, CHUNKS_DIRNAME, INDEX_FILENAME};
 use crate::chunkenc::ENCODING_XOR;
+use crate::chunks::reader::ChunkPos;
 use crate::chunks::{ChunkReader, ChunkRef};
 use crate::error::{Error, Result};
 use crate::read::Series;
@@ -251,22 +252,32 @@ impl Block {
     }
 
     fn chunk_data(&self, r: ChunkRef) -> ChunkData {
-        match self.chunks.chunk_position(r) {
-            Ok((ENCODING_XOR, start, len)) => ChunkData::Mapped {
+        match self.chunks.locate(r) {
+            Ok(ChunkPos::Mapped {
+                encoding: ENCODING_XOR,
+                start,
+                len,
+            }) => ChunkData::Mapped {
                 reader: self.chunks.clone(),
                 segment: r.segment(),
                 start,
                 len,
             },
-            Ok((enc, _, _)) => ChunkData::Failed(Arc::new(ChunkFailure {
-                path: self
-                    .chunks
-                    .segment_path(r.segment())
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| self.chunk_dir()),
-                offset: u64::from(r.offset()),
-                reason: format!("chunk encoding {enc} is not supported (only XOR floats)"),
-            })),
+            Ok(ChunkPos::Owned {
+                encoding: ENCODING_XOR,
+                data,
+            }) => ChunkData::Mem(data),
+            Ok(ChunkPos::Mapped { encoding: enc, .. } | ChunkPos::Owned { encoding: enc, .. }) => {
+                ChunkData::Failed(Arc::new(ChunkFailure {
+                    path: self
+                        .chunks
+                        .segment_path(r.segment())
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| self.chunk_dir()),
+                    offset: u64::from(r.offset()),
+                    reason: format!("chunk encoding {enc} is not supported (only XOR floats)"),
+                }))
+            }
             Err(e) => ChunkData::Failed(ChunkFailure::from_error(&e, self.chunk_dir())),
         }
     }

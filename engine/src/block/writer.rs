@@ -54,11 +54,13 @@ pub(crate) fn index_err(path: &Path, e: ember_index::Error) -> Error {
 /// Writes a block holding `series` (sorted by labels, unique) restricted to the block's range
 /// `[meta.min_time, meta.max_time)` into `parent/<meta.ulid>/`. Chunks reaching outside the range
 /// are cut to it. Fills in `meta.stats`. Returns `None` and leaves nothing behind when no sample falls in
-/// the range (Prometheus does not write empty blocks either).
+/// the range (Prometheus does not write empty blocks either). With `zstd_chunks`, the chunk segments are
+/// Ember's zstd-compressed ones, which Prometheus cannot read.
 pub(crate) fn write_block(
     parent: &Path,
     meta: &mut BlockMeta,
     series: Vec<SeriesToWrite>,
+    zstd_chunks: bool,
 ) -> Result<Option<PathBuf>> {
     let (mint, maxt) = (meta.min_time, meta.max_time.saturating_sub(1));
     let mut kept = Vec::with_capacity(series.len());
@@ -81,7 +83,7 @@ pub(crate) fn write_block(
         fs::remove_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
     }
     fs::create_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
-    let res = fill(&tmp, meta, &kept).and_then(|()| {
+    let res = fill(&tmp, meta, &kept, zstd_chunks).and_then(|()| {
         sync_dir(&tmp)?;
         fs::rename(&tmp, &final_dir).map_err(|e| io_err(&final_dir, e))?;
         sync_dir(parent)
@@ -93,7 +95,12 @@ pub(crate) fn write_block(
     Ok(Some(final_dir))
 }
 
-fn fill(tmp: &Path, meta: &mut BlockMeta, series: &[SeriesToWrite]) -> Result<()> {
+fn fill(
+    tmp: &Path,
+    meta: &mut BlockMeta,
+    series: &[SeriesToWrite],
+    zstd_chunks: bool,
+) -> Result<()> {
     // Prometheus' head lists the empty string among its symbols (the name and value of its all-series
     // postings key), and every block it writes inherits it; keeping it makes Ember's index files the
     // same bytes as Prometheus' for the same series and chunks.
@@ -110,6 +117,9 @@ fn fill(tmp: &Path, meta: &mut BlockMeta, series: &[SeriesToWrite]) -> Result<()
         iw.add_symbol(s).map_err(|e| index_err(&index_path, e))?;
     }
     let mut cw = ChunkWriter::create(tmp.join(CHUNKS_DIRNAME))?;
+    if zstd_chunks {
+        cw = cw.with_zstd(crate::chunks::compressed::ZSTD_LEVEL);
+    }
     let mut metas = Vec::new();
     let mut raw = Vec::new();
     for s in series {

@@ -10,15 +10,21 @@
 //! to end (for tools that have no index, and for repair). It does not own what is inside a chunk (that is
 //! [`crate::chunkenc`]), nor which series a chunk belongs to (the block index), nor the head's own
 //! memory-mapped chunk files (`chunks_head/`), which use a different framing.
+//!
+//! Blocks written by compaction may instead hold Ember's own zstd-compressed segments (an option, off
+//! by default; [`compressed`]): same chunk frames at the same logical offsets, stored in zstd frames.
+//! [`ChunkReader`] reads both kinds; Prometheus reads only the plain one.
 
-mod reader;
+pub mod compressed;
+pub(crate) mod reader;
 mod segment;
 mod writer;
 
 #[cfg(test)]
 mod tests;
 
-pub use reader::ChunkReader;
+pub use compressed::{ZstdSegment, is_zstd_segment};
+pub use reader::{ChunkBuf, ChunkReader};
 pub use segment::{RawChunk, SegmentIter, read_chunk_at};
 pub use writer::ChunkWriter;
 

@@ -1,19 +1,50 @@
-//! [`ChunkReader`]: the segment files of one block, memory-mapped, read by [`ChunkRef`].
+//! [`ChunkReader`]: the segment files of one block, memory-mapped, read by [`ChunkRef`]; plain
+//! (Prometheus) segments are read in place, Ember's zstd segments through a small cache of decompressed
+//! frames.
 
+use std::borrow::Cow;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use memmap2::Mmap;
+use parking_lot::Mutex;
 
+use super::compressed::{ZstdSegment, is_zstd_segment};
 use super::segment::{check_header, corrupt, read_frame};
 use super::{ChunkRef, RawChunk, SegmentIter, segment_number};
 use crate::block::fileutil::io_err;
 use crate::{Error, Result};
 
+/// Decompressed frames kept per reader. Series are laid out one after another, so a query walking a
+/// block's series in order reads each frame once; a few entries also absorb interleaved queries.
+const FRAME_CACHE_ENTRIES: usize = 8;
+
+/// A decompressed frame keyed by (segment, frame index).
+type CachedFrame = ((u32, usize), Arc<[u8]>);
+
 #[derive(Debug)]
 struct Segment {
     path: PathBuf,
     map: Mmap,
+    /// The frame table, for an Ember zstd segment.
+    zstd: Option<ZstdSegment>,
+}
+
+/// A chunk read through [`ChunkReader::read`]: borrowed from a plain segment's mapping, or copied out
+/// of a decompressed frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkBuf<'a> {
+    pub encoding: u8,
+    pub data: Cow<'a, [u8]>,
+}
+
+/// Where a chunk's bytes are, for [`crate::block::Block`].
+pub(crate) enum ChunkPos {
+    /// `len` bytes at `start` of the mapped segment.
+    Mapped { encoding: u8, start: u32, len: u32 },
+    /// A copy, taken from a decompressed frame.
+    Owned { encoding: u8, data: Arc<[u8]> },
 }
 
 /// Read access to the chunks of one block (`<block>/chunks/`).
@@ -25,6 +56,8 @@ struct Segment {
 pub struct ChunkReader {
     dir: PathBuf,
     segments: Vec<Segment>,
+    /// Recently decompressed frames by (segment, frame), most recent last.
+    frames: Mutex<Vec<CachedFrame>>,
 }
 
 impl ChunkReader {
@@ -61,14 +94,103 @@ impl ChunkReader {
             }
             segments.push(open_segment(path)?);
         }
-        Ok(ChunkReader { dir, segments })
+        Ok(ChunkReader {
+            dir,
+            segments,
+            frames: Mutex::new(Vec::new()),
+        })
     }
 
-    /// The chunk at `r`, borrowed from the mapped segment. Fails, naming the file and the chunk's offset,
-    /// if the frame runs past the end of the segment or its checksum does not match.
+    /// The chunk at `r` of a plain segment, borrowed from the mapping. Fails, naming the file and the
+    /// chunk's offset, if the frame runs past the end of the segment or its checksum does not match, and
+    /// for a zstd segment, whose chunks cannot be borrowed ([`ChunkReader::read`] reads both kinds).
     pub fn chunk(&self, r: ChunkRef) -> Result<RawChunk<'_>> {
         let seg = self.segment(r)?;
+        if seg.zstd.is_some() {
+            return Err(self.compressed(r));
+        }
         read_frame(&seg.path, &seg.map, r.offset() as usize).map(|(c, _)| c)
+    }
+
+    /// The chunk at `r`, from a plain or a zstd segment. Errors name the file and the offset of the
+    /// damaged chunk frame (plain) or zstd frame (compressed).
+    pub fn read(&self, r: ChunkRef) -> Result<ChunkBuf<'_>> {
+        Ok(match self.locate(r)? {
+            ChunkPos::Mapped {
+                encoding,
+                start,
+                len,
+            } => ChunkBuf {
+                encoding,
+                data: Cow::Borrowed(
+                    self.segment_bytes(r.segment())
+                        .and_then(|b| b.get(start as usize..(start as usize + len as usize)))
+                        .unwrap_or_default(),
+                ),
+            },
+            ChunkPos::Owned { encoding, data } => ChunkBuf {
+                encoding,
+                data: Cow::Owned(data.to_vec()),
+            },
+        })
+    }
+
+    /// Where the chunk at `r` is, after the checks of [`ChunkReader::read`].
+    pub(crate) fn locate(&self, r: ChunkRef) -> Result<ChunkPos> {
+        let seg = self.segment(r)?;
+        let Some(z) = &seg.zstd else {
+            let (encoding, start, len) = self.chunk_position(r)?;
+            return Ok(ChunkPos::Mapped {
+                encoding,
+                start,
+                len,
+            });
+        };
+        let i = z.frame_of(&seg.path, r.offset())?;
+        let frame = self.frame(r.segment(), seg, z, i)?;
+        let c = z.chunk_in(&seg.path, i, &frame, r.offset())?;
+        Ok(ChunkPos::Owned {
+            encoding: c.encoding,
+            data: Arc::from(c.data),
+        })
+    }
+
+    /// Frame `i` of compressed segment `index`, decompressed, from the cache when it is there.
+    fn frame(&self, index: u32, seg: &Segment, z: &ZstdSegment, i: usize) -> Result<Arc<[u8]>> {
+        {
+            let mut cache = self.frames.lock();
+            if let Some(p) = cache.iter().position(|(k, _)| *k == (index, i)) {
+                let hit = cache.remove(p);
+                let frame = hit.1.clone();
+                cache.push(hit);
+                return Ok(frame);
+            }
+        }
+        // Decompressed outside the lock: other readers of the block need not wait for it.
+        let frame: Arc<[u8]> = z.decompress(&seg.path, &seg.map, i)?.into();
+        let mut cache = self.frames.lock();
+        if cache.len() >= FRAME_CACHE_ENTRIES {
+            cache.remove(0);
+        }
+        cache.push(((index, i), frame.clone()));
+        Ok(frame)
+    }
+
+    /// The frame table of segment `index`, with the segment's bytes and path, if it is compressed.
+    pub fn zstd_segment(&self, index: u32) -> Option<(&ZstdSegment, &[u8], &Path)> {
+        let s = self.segments.get(index as usize)?;
+        Some((s.zstd.as_ref()?, &s.map[..], &s.path))
+    }
+
+    fn compressed(&self, r: ChunkRef) -> Error {
+        Error::InvalidChunkRef {
+            chunk_ref: r.0,
+            dir: self.dir.clone(),
+            reason: format!(
+                "segment {} is zstd-compressed: its chunks cannot be borrowed (use ChunkReader::read)",
+                r.segment()
+            ),
+        }
     }
 
     /// The whole mapped segment at zero-based position `index` (header included).
@@ -81,6 +203,9 @@ impl ChunkReader {
     /// the same checks as [`ChunkReader::chunk`]. Lets a caller keep the position instead of a borrow.
     pub(crate) fn chunk_position(&self, r: ChunkRef) -> Result<(u8, u32, u32)> {
         let seg = self.segment(r)?;
+        if seg.zstd.is_some() {
+            return Err(self.compressed(r));
+        }
         let (c, _) = read_frame(&seg.path, &seg.map, r.offset() as usize)?;
         // The data is a sub-slice of the map, so the difference of the pointers is its offset.
         let start = c.data.as_ptr() as usize - seg.map.as_ptr() as usize;
@@ -110,8 +235,12 @@ impl ChunkReader {
     }
 
     /// Walks the chunks of the segment at `index` in file order (see [`SegmentIter`]).
+    /// Plain segments only: a zstd segment's chunks cannot be borrowed.
     pub fn segment_iter(&self, index: u32) -> Result<SegmentIter<'_>> {
         let seg = self.segment(ChunkRef::new(index, 0))?;
+        if seg.zstd.is_some() {
+            return Err(self.compressed(ChunkRef::new(index, 0)));
+        }
         SegmentIter::new(index, &seg.path, &seg.map)
     }
 
@@ -173,6 +302,14 @@ fn open_segment(path: PathBuf) -> Result<Segment> {
     // temporary directory and renamed into place). Another process truncating the file underneath us
     // would be outside that contract, as it is for Prometheus.
     let map = unsafe { Mmap::map(&file) }.map_err(|e| io_err(&path, e))?;
+    if is_zstd_segment(&map) {
+        let zstd = Some(ZstdSegment::parse(&path, &map)?);
+        return Ok(Segment { path, map, zstd });
+    }
     check_header(&path, &map)?;
-    Ok(Segment { path, map })
+    Ok(Segment {
+        path,
+        map,
+        zstd: None,
+    })
 }

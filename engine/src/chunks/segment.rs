@@ -69,17 +69,29 @@ pub(crate) fn read_frame<'a>(
     bytes: &'a [u8],
     offset: usize,
 ) -> Result<(RawChunk<'a>, usize)> {
-    let err = |reason: String| corrupt(path, offset, reason);
     if offset < SEGMENT_HEADER_SIZE {
-        return Err(err(format!(
-            "chunk offset {offset} lies inside the {SEGMENT_HEADER_SIZE}-byte segment header"
-        )));
+        return Err(corrupt(
+            path,
+            offset,
+            format!(
+                "chunk offset {offset} lies inside the {SEGMENT_HEADER_SIZE}-byte segment header"
+            ),
+        ));
     }
+    parse_frame(bytes, offset).map_err(|reason| corrupt(path, offset, reason))
+}
+
+/// The frame starting at `offset` of `bytes` (a whole segment, or a decompressed run of frames): the
+/// chunk and the offset just past its checksum, or why the frame is unusable.
+pub(crate) fn parse_frame(
+    bytes: &[u8],
+    offset: usize,
+) -> std::result::Result<(RawChunk<'_>, usize), String> {
     let rest = bytes.get(offset..).ok_or_else(|| {
-        err(format!(
+        format!(
             "chunk offset is past the end of the segment ({} bytes)",
             bytes.len()
-        ))
+        )
     })?;
 
     // uvarint length, at most 5 bytes (Go's MaxVarintLen32).
@@ -87,10 +99,10 @@ pub(crate) fn read_frame<'a>(
     let mut field = 0;
     loop {
         let Some(&b) = rest.get(field) else {
-            return Err(err(format!(
+            return Err(format!(
                 "chunk length field runs past the end of the segment ({} bytes)",
                 bytes.len()
-            )));
+            ));
         };
         len |= u64::from(b & 0x7f) << (7 * field);
         field += 1;
@@ -98,9 +110,9 @@ pub(crate) fn read_frame<'a>(
             break;
         }
         if field == MAX_CHUNK_LEN_FIELD_SIZE {
-            return Err(err(format!(
+            return Err(format!(
                 "chunk length field is longer than {MAX_CHUNK_LEN_FIELD_SIZE} bytes"
-            )));
+            ));
         }
     }
 
@@ -108,24 +120,24 @@ pub(crate) fn read_frame<'a>(
         .ok()
         .and_then(|l| l.checked_add(field + CHUNK_FRAME_FIXED_SIZE));
     let Some(frame) = frame_len.and_then(|n| rest.get(..n)) else {
-        return Err(err(format!(
+        return Err(format!(
             "chunk of {len} data bytes runs past the end of the segment ({} bytes)",
             bytes.len()
-        )));
+        ));
     };
     let Some((body, stored)) = frame.get(field..).and_then(|b| b.split_last_chunk::<4>()) else {
         // Unreachable given the length check above; an error, not a panic, keeps that local.
-        return Err(err("chunk frame shorter than its fixed fields".to_string()));
+        return Err("chunk frame shorter than its fixed fields".to_string());
     };
     let stored = u32::from_be_bytes(*stored);
     let computed = crc32c::crc32c(body);
     if stored != computed {
-        return Err(err(format!(
+        return Err(format!(
             "chunk checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"
-        )));
+        ));
     }
     let Some((&encoding, data)) = body.split_first() else {
-        return Err(err("chunk frame lacks its encoding byte".to_string()));
+        return Err("chunk frame lacks its encoding byte".to_string());
     };
     Ok((RawChunk { encoding, data }, offset + frame.len()))
 }

@@ -11,6 +11,7 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use super::compressed::ZstdSegmentBuilder;
 use super::{
     CHUNK_FRAME_FIXED_SIZE, ChunkRef, DEFAULT_SEGMENT_SIZE, MAX_CHUNK_LEN_FIELD_SIZE, RawChunk,
     SEGMENT_FORMAT_V1, SEGMENT_HEADER_SIZE, SEGMENT_MAGIC, segment_number, segment_path,
@@ -29,8 +30,14 @@ pub struct ChunkWriter {
     segment_size: u64,
     segments: Vec<PathBuf>,
     tail: Option<BufWriter<File>>,
-    /// Bytes in the current segment; 0 before the first segment is created.
+    /// Bytes in the current segment; 0 before the first segment is created. For compressed segments,
+    /// the logical length (what the segment would hold uncompressed), which is what references and
+    /// segment cutting count.
     pos: u64,
+    /// zstd level when writing Ember's compressed segments instead of Prometheus' plain ones.
+    zstd_level: Option<i32>,
+    /// The frames of the current compressed segment.
+    zstd: Option<ZstdSegmentBuilder>,
 }
 
 impl ChunkWriter {
@@ -71,7 +78,17 @@ impl ChunkWriter {
             segments: Vec::new(),
             tail: None,
             pos: 0,
+            zstd_level: None,
+            zstd: None,
         })
+    }
+
+    /// Writes Ember's zstd-compressed segments (`docs/format/chunk_segments.md`) at `level` instead of
+    /// Prometheus' plain ones. References and segment cuts are the same as without compression. Takes
+    /// effect from the next segment, so call it before the first chunk.
+    pub fn with_zstd(mut self, level: i32) -> Self {
+        self.zstd_level = Some(level);
+        self
     }
 
     /// Appends one chunk and returns its reference.
@@ -140,13 +157,34 @@ impl ChunkWriter {
         let crc = crc32c::crc32c_append(crc32c::crc32c(&[c.encoding]), c.data);
         let path = self.segments.last().cloned().unwrap_or_default();
         let w = self.tail.as_mut().ok_or_else(|| io_err(&path, closed()))?;
-        (|| {
-            w.write_all(len_field.get(..n).unwrap_or_default())?;
-            w.write_all(&[c.encoding])?;
-            w.write_all(c.data)?;
-            w.write_all(&crc.to_be_bytes())
-        })()
-        .map_err(|e| io_err(&path, e))?;
+        let len_field = len_field.get(..n).unwrap_or_default();
+        if let Some(z) = self.zstd.as_mut() {
+            let frame_len = n + c.data.len() + CHUNK_FRAME_FIXED_SIZE;
+            if !ZstdSegmentBuilder::fits(frame_len) {
+                return Err(Error::ChunkWriteRefused {
+                    dir: self.dir.clone(),
+                    reason: format!(
+                        "chunk of {} bytes is larger than a zstd frame may be",
+                        c.data.len()
+                    ),
+                });
+            }
+            let crc = crc.to_be_bytes();
+            if let Some(frame) = z
+                .push(&[len_field, &[c.encoding], c.data, &crc])
+                .map_err(|e| io_err(&path, e))?
+            {
+                w.write_all(&frame).map_err(|e| io_err(&path, e))?;
+            }
+        } else {
+            (|| {
+                w.write_all(len_field)?;
+                w.write_all(&[c.encoding])?;
+                w.write_all(c.data)?;
+                w.write_all(&crc.to_be_bytes())
+            })()
+            .map_err(|e| io_err(&path, e))?;
+        }
         self.pos += (n + c.data.len() + CHUNK_FRAME_FIXED_SIZE) as u64;
         Ok(ChunkRef::new(segment, offset))
     }
@@ -167,6 +205,10 @@ impl ChunkWriter {
         let mut header = [0u8; SEGMENT_HEADER_SIZE];
         header[..4].copy_from_slice(&SEGMENT_MAGIC.to_be_bytes());
         header[4] = SEGMENT_FORMAT_V1;
+        if let Some(level) = self.zstd_level {
+            header = ZstdSegmentBuilder::header();
+            self.zstd = Some(ZstdSegmentBuilder::new(level));
+        }
         w.write_all(&header).map_err(|e| io_err(&path, e))?;
         self.segments.push(path);
         self.tail = Some(w);
@@ -175,10 +217,14 @@ impl ChunkWriter {
     }
 
     fn finish_tail(&mut self) -> Result<()> {
-        let Some(w) = self.tail.take() else {
+        let Some(mut w) = self.tail.take() else {
             return Ok(());
         };
         let path = self.segments.last().cloned().unwrap_or_default();
+        if let Some(z) = self.zstd.take() {
+            let tail = z.finish().map_err(|e| io_err(&path, e))?;
+            w.write_all(&tail).map_err(|e| io_err(&path, e))?;
+        }
         let file = w.into_inner().map_err(|e| io_err(&path, e.into_error()))?;
         file.sync_all().map_err(|e| io_err(&path, e))
     }

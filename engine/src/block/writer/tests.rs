@@ -70,7 +70,9 @@ fn a_written_block_dumps_through_promtool_to_exactly_its_samples_in_range() {
         );
         series.push(SeriesToWrite { labels, chunks });
     }
-    let path = write_block(dir.path(), &mut meta, series).unwrap().unwrap();
+    let path = write_block(dir.path(), &mut meta, series, false)
+        .unwrap()
+        .unwrap();
     assert_eq!(path, dir.path().join(meta.ulid.to_string()));
     assert!(
         !dir.path()
@@ -96,7 +98,7 @@ fn a_range_without_samples_writes_no_block() {
         chunks: vec![chunk(&[(1, 1.0), (2, 2.0)])],
     }];
     assert!(
-        write_block(dir.path(), &mut meta, series)
+        write_block(dir.path(), &mut meta, series, false)
             .unwrap()
             .is_none()
     );
@@ -125,7 +127,7 @@ fn an_unreadable_chunk_fails_the_write_and_leaves_no_directory() {
             }],
         },
     ];
-    let err = write_block(dir.path(), &mut meta, series).unwrap_err();
+    let err = write_block(dir.path(), &mut meta, series, false).unwrap_err();
     assert!(matches!(err, Error::CorruptFile { offset: 9, .. }), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
@@ -181,7 +183,9 @@ fn rewriting_a_promtool_block_reproduces_its_index_and_chunk_files_byte_for_byte
             })
             .collect();
         let mut meta = BlockMeta::new(m.min_time, m.max_time);
-        let path = write_block(&ours, &mut meta, series).unwrap().unwrap();
+        let path = write_block(&ours, &mut meta, series, false)
+            .unwrap()
+            .unwrap();
         // Prometheus since 2.50 also counts float samples apart, as Ember does; 2.42 did not.
         assert_eq!(meta.stats.num_float_samples, meta.stats.num_samples);
         meta.stats.num_float_samples = m.stats.num_float_samples;
