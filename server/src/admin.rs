@@ -1,6 +1,6 @@
 //! Prometheus' TSDB admin API: `POST|PUT /api/v1/admin/tsdb/delete_series`, `…/clean_tombstones` and
-//! `…/snapshot`, answered only with `--web.enable-admin-api` (otherwise 503 `unavailable`, "admin APIs
-//! disabled", as Prometheus answers).
+//! `…/snapshot`, answered only with `--web.enable-admin-api` (otherwise `unavailable`, "admin APIs
+//! disabled", with status 500 as Prometheus answers).
 //!
 //! Owns parameter checks, status codes and the snapshot's name (`snapshots/<UTC time>-<16 hex digits>`
 //! in the data directory); what deleting, cleaning and snapshotting do is `ember`'s
@@ -20,12 +20,16 @@ use crate::api::{ApiError, ready_db, success};
 use crate::http::AppState;
 use crate::params::{Form, MAX_TIME_MS, MIN_TIME_MS, parse_metric_selector, parse_time_param};
 
-fn check_enabled(st: &AppState) -> Result<(), ApiError> {
-    if st.admin_api_enabled() {
-        Ok(())
-    } else {
-        Err(ApiError::Unavailable("admin APIs disabled".into()))
-    }
+/// Prometheus' answer while the admin API is off: error type `unavailable`, but status 500, because its
+/// error-type-to-status table has no entry for `unavailable` (checked against Prometheus 2.42).
+fn refused(st: &AppState) -> Option<Response> {
+    (!st.admin_api_enabled()).then(|| {
+        crate::api::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unavailable",
+            "admin APIs disabled",
+        )
+    })
 }
 
 /// Runs `f` on the blocking pool; an engine error is `internal`, as in Prometheus.
@@ -44,7 +48,9 @@ pub async fn delete_series(
     State(st): State<Arc<AppState>>,
     form: Form,
 ) -> Result<Response, ApiError> {
-    check_enabled(&st)?;
+    if let Some(r) = refused(&st) {
+        return Ok(r);
+    }
     let selectors = form.values("match[]");
     if selectors.is_empty() {
         return Err(ApiError::BadData("no match[] parameter provided".into()));
@@ -73,7 +79,9 @@ pub async fn delete_series(
 
 /// `clean_tombstones`: rewrites every block with tombstones. 204 on success.
 pub async fn clean_tombstones(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    check_enabled(&st)?;
+    if let Some(r) = refused(&st) {
+        return Ok(r);
+    }
     let db = ready_db(&st)?;
     blocking(move || {
         let (replaced, written) = db.clean_tombstones()?;
@@ -86,7 +94,9 @@ pub async fn clean_tombstones(State(st): State<Arc<AppState>>) -> Result<Respons
 
 /// `snapshot?skip_head=<bool>`: `{"name": "<dir under DATA/snapshots>"}`.
 pub async fn snapshot(State(st): State<Arc<AppState>>, form: Form) -> Result<Response, ApiError> {
-    check_enabled(&st)?;
+    if let Some(r) = refused(&st) {
+        return Ok(r);
+    }
     let skip_head = match form.value("skip_head") {
         "" => false,
         v => parse_go_bool(v).ok_or_else(|| {

@@ -1,4 +1,4 @@
-//! The TSDB admin API with the real binary: refused (503 `unavailable`) without
+//! The TSDB admin API with the real binary: refused (500, `unavailable`, as Prometheus) without
 //! `--web.enable-admin-api`; with it, `delete_series` hides the matched samples in blocks and head (and
 //! only those) across a restart, `clean_tombstones` rewrites the block, `snapshot` writes a directory
 //! Debian's promtool lists, and bad parameters get Prometheus' `bad_data` errors.
@@ -129,7 +129,8 @@ fn admin_endpoints_are_unavailable_without_the_flag() {
     ] {
         for method in ["POST", "PUT"] {
             let (code, body) = call(port, method, path, None);
-            assert_eq!(code, 503, "{method} {path}: {body}");
+            // Status 500 with type `unavailable`: what Prometheus 2.42 answers.
+            assert_eq!(code, 500, "{method} {path}: {body}");
             assert_eq!(
                 body,
                 r#"{"status":"error","errorType":"unavailable","error":"admin APIs disabled"}"#
