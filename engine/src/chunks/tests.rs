@@ -400,3 +400,51 @@ fn segment_iter_rejects_bad_headers_and_stops_at_trailing_zeros() {
     assert!(it.next().is_none());
     assert_eq!(it.position(), 8);
 }
+
+#[test]
+fn zstd_segments_keep_the_references_and_cuts_of_plain_ones() {
+    let chunks = xor_chunks(600);
+    let (plain_dir, zstd_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut plain = ChunkWriter::with_segment_size(plain_dir.path(), 100_000).unwrap();
+    let mut zstd = ChunkWriter::with_segment_size(zstd_dir.path(), 100_000)
+        .unwrap()
+        .with_zstd(compressed::ZSTD_LEVEL);
+    let (mut prefs, mut zrefs) = (Vec::new(), Vec::new());
+    // Several chunks per call, as a block writer passes a series' chunks.
+    for group in chunks.chunks(7) {
+        let raw: Vec<RawChunk<'_>> = group
+            .iter()
+            .map(|(d, _)| RawChunk {
+                encoding: ENCODING_XOR,
+                data: d,
+            })
+            .collect();
+        prefs.extend(plain.write_chunks(&raw).unwrap());
+        zrefs.extend(zstd.write_chunks(&raw).unwrap());
+    }
+    let (pfiles, zfiles) = (plain.finish().unwrap(), zstd.finish().unwrap());
+    assert!(pfiles.len() > 1, "the test must cross segments");
+    assert_eq!(pfiles.len(), zfiles.len());
+    assert_eq!(prefs, zrefs);
+    let rd = ChunkReader::open(zstd_dir.path()).unwrap();
+    let mut frames = 0;
+    for (i, f) in zfiles.iter().enumerate() {
+        let bytes = std::fs::read(f).unwrap();
+        assert!(is_zstd_segment(&bytes));
+        let (z, _, path) = rd.zstd_segment(i as u32).unwrap();
+        assert_eq!(path, f.as_path());
+        // The logical length is the plain segment's length.
+        assert_eq!(
+            u64::from(z.logical_len()),
+            std::fs::metadata(&pfiles[i]).unwrap().len()
+        );
+        assert!(bytes.len() < z.logical_len() as usize);
+        frames += z.frames().len();
+    }
+    assert!(frames > zfiles.len(), "segments hold several frames");
+    for (r, (data, samples)) in zrefs.iter().zip(&chunks) {
+        let c = rd.read(*r).unwrap();
+        assert_eq!((c.encoding, c.data.as_ref()), (ENCODING_XOR, &data[..]));
+        assert_eq!(&decode(&c.data), samples);
+    }
+}
