@@ -185,7 +185,9 @@ impl Db {
                     crate::block::writer::SeriesToWrite { labels, chunks }
                 })
                 .collect();
-            let new = match write_block(&inner.dir, &mut meta, series)? {
+            // A compacted block keeps the compact tier's encoding when it is rewritten.
+            let zstd = inner.opts.compress_compacted_chunks && old.compaction.level >= 2;
+            let new = match write_block(&inner.dir, &mut meta, series, zstd)? {
                 Some(path) => Some(Arc::new(self.open_written(&path, meta.ulid)?)),
                 None => {
                     // Nothing left: mark it so a crash before the deletion still ends with it gone.

@@ -71,7 +71,8 @@ impl Db {
                 // Block ranges are half-open; the head's newest sample must be inside.
                 let mut meta = BlockMeta::new(mint, maxt.saturating_add(1));
                 let series = h.series_for_block(mint, maxt);
-                if write_block(dir, &mut meta, series)?.is_some() {
+                // The head's block is a level-1 block: Prometheus' format, like every head block.
+                if write_block(dir, &mut meta, series, false)?.is_some() {
                     stats.head_block = Some(meta.ulid);
                 }
             }
