@@ -421,8 +421,12 @@ pub(crate) fn merge_chunks(lists: Vec<Vec<SeriesChunk>>) -> Vec<SeriesChunk> {
     if rest.is_empty() {
         return first;
     }
-    let mut all: Vec<(usize, SeriesChunk)> = std::iter::once(first)
-        .chain(rest)
+    let mut lists: Vec<Vec<SeriesChunk>> = std::iter::once(first).chain(rest).collect();
+    if let Some(joined) = concat_if_disjoint(&mut lists) {
+        return joined;
+    }
+    let mut all: Vec<(usize, SeriesChunk)> = lists
+        .into_iter()
         .enumerate()
         .flat_map(|(prio, l)| l.into_iter().map(move |c| (prio, c)))
         .collect();
@@ -444,6 +448,27 @@ pub(crate) fn merge_chunks(lists: Vec<Vec<SeriesChunk>>) -> Vec<SeriesChunk> {
     }
     flush_group(&mut group, &mut out);
     out
+}
+
+/// The common case of [`merge_chunks`]: the sources cover disjoint time spans (blocks and the head
+/// each hold their own range), so ordering the lists by start time and concatenating them gives the
+/// answer without sorting or decoding any chunk. `None` (lists untouched) when any two overlap.
+fn concat_if_disjoint(lists: &mut [Vec<SeriesChunk>]) -> Option<Vec<SeriesChunk>> {
+    let span = |l: &Vec<SeriesChunk>| Some((l.first()?.min_t, l.last()?.max_t));
+    let mut order: Vec<(i64, i64, usize)> = Vec::with_capacity(lists.len());
+    for (i, l) in lists.iter().enumerate() {
+        let (lo, hi) = span(l)?;
+        order.push((lo, hi, i));
+    }
+    order.sort_unstable();
+    if order.windows(2).any(|w| w[1].0 <= w[0].1) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+    for (_, _, i) in order {
+        out.append(&mut lists[i]);
+    }
+    Some(out)
 }
 
 fn flush_group(group: &mut Vec<(usize, SeriesChunk)>, out: &mut Vec<SeriesChunk>) {
@@ -495,6 +520,8 @@ pub(crate) fn merge_series_lists(lists: Vec<Vec<Series>>, mint: i64, maxt: i64) 
     let mut iters: Vec<std::vec::IntoIter<Series>> =
         lists.into_iter().map(|l| l.into_iter()).collect();
     let mut out = Vec::new();
+    // Which lists hold the current label set at their front; reused across label sets.
+    let mut holds = vec![false; iters.len()];
     loop {
         // The smallest label set among the fronts of all lists; few lists (blocks + head), so a scan.
         let mut min: Option<&Labels> = None;
@@ -505,18 +532,26 @@ pub(crate) fn merge_series_lists(lists: Vec<Vec<Series>>, mint: i64, maxt: i64) 
                 min = Some(&s.labels);
             }
         }
-        let Some(min) = min.cloned() else {
+        let Some(min) = min else {
             return out;
         };
+        for (h, it) in holds.iter_mut().zip(&iters) {
+            *h = it.as_slice().first().is_some_and(|s| s.labels == *min);
+        }
+        let mut labels: Option<Labels> = None;
         let mut parts = Vec::new();
-        for it in iters.iter_mut() {
-            if it.as_slice().first().is_some_and(|s| s.labels == min) {
-                parts.extend(it.next().map(|s| s.chunks));
+        for (it, _) in iters.iter_mut().zip(&holds).filter(|(_, h)| **h) {
+            if let Some(s) = it.next() {
+                // Equal label sets: keep the first one's and drop the others' without cloning.
+                labels.get_or_insert(s.labels);
+                parts.push(s.chunks);
             }
         }
         let chunks = merge_chunks(parts);
-        if !chunks.is_empty() {
-            out.push(Series::new(min, chunks, mint, maxt));
+        if let Some(labels) = labels
+            && !chunks.is_empty()
+        {
+            out.push(Series::new(labels, chunks, mint, maxt));
         }
     }
 }
