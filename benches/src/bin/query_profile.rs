@@ -27,13 +27,20 @@ struct Args {
     step_ms: i64,
     #[arg(long, default_value_t = 20)]
     repeat: usize,
+    /// Treat `query` as a series selector and list the matching label sets over the range, as
+    /// `/api/v1/series` does, instead of evaluating it.
+    #[arg(long)]
+    series: bool,
 }
 
 /// One evaluation; a function of its own so `valgrind --tool=callgrind --collect-atstart=no
 /// --toggle-collect='query_profile::run_once'` counts the query and not the data directory's replay.
 #[inline(never)]
 fn run_once(engine: &Engine, db: &Db, a: &Args, end: i64) -> anyhow::Result<()> {
-    if a.range_ms > 0 {
+    if a.series {
+        let matchers = ember_query::parser::parse_metric_selector(&a.query)?;
+        std::hint::black_box(db.querier(end - a.range_ms, end).select_labels(&matchers));
+    } else if a.range_ms > 0 {
         std::hint::black_box(engine.range(db, &a.query, end - a.range_ms, end, a.step_ms)?);
     } else {
         std::hint::black_box(engine.instant(db, &a.query, end)?);

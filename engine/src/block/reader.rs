@@ -157,7 +157,11 @@ impl Block {
                 out.push(labels);
             }
         }
-        out.sort();
+        // Series are stored in label order, so postings (ascending references) already give sorted
+        // label sets; sort only what a foreign writer left unsorted.
+        if !out.is_sorted() {
+            out.sort();
+        }
         Ok(out)
     }
 

@@ -227,7 +227,13 @@ pub(crate) fn uvarint_section<'a>(
         .filter(|&s| s < end)
         .ok_or_else(|| Error::corrupt(off, format!("{what}: starts outside its section")))?;
     let mut c = Cursor::new(&file[start..end], off);
-    let len = c.uvarint_usize(&format!("{what} length"))?;
+    // The field name is formatted only on failure: this runs once per series entry read.
+    let len = c.uvarint_usize("length").map_err(|e| match e {
+        Error::CorruptIndex { offset, reason } => {
+            Error::corrupt(offset, format!("{what} {reason}"))
+        }
+        e => e,
+    })?;
     let content_at = c.offset();
     if c.remaining() < len.saturating_add(CRC_LEN) {
         return Err(Error::corrupt(

@@ -14,7 +14,7 @@
 //! `labelValuesWithMatchers`, `labelNamesWithMatchers`), the same as
 //! [`crate::MemPostings`] gives the head.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::encoding::{Cursor, be32_section, uvarint_section};
@@ -58,8 +58,6 @@ pub struct IndexReader<B: AsRef<[u8]>> {
     postings: BTreeMap<Box<str>, Vec<SampledEntry>>,
     /// Absolute end of the postings offset table's entries.
     table_end: usize,
-    /// Symbol number → label name, for the names in the postings table.
-    name_symbols: HashMap<u32, Box<str>>,
     series_start: u64,
     series_end: u64,
     num_series: u64,
@@ -114,7 +112,6 @@ impl<B: AsRef<[u8]>> IndexReader<B> {
             symbols,
             postings: BTreeMap::new(),
             table_end: 0,
-            name_symbols: HashMap::new(),
             series_start: toc.series,
             series_end: toc_start as u64,
             num_series: 0,
@@ -137,13 +134,12 @@ impl<B: AsRef<[u8]>> IndexReader<B> {
             if name.is_empty() {
                 continue;
             }
-            let Some(id) = reader.reverse_lookup(&name)? else {
+            if reader.reverse_lookup(&name)?.is_none() {
                 return Err(Error::corrupt(
                     toc.postings_table,
                     format!("label name {name:?} of the postings offset table is not a symbol"),
                 ));
-            };
-            reader.name_symbols.insert(id, name);
+            }
         }
         if let Some(off) = reader.postings_offset("", "")? {
             reader.num_series = reader.read_postings(off)?.len() as u64;
@@ -561,10 +557,7 @@ impl<B: AsRef<[u8]>> IndexReader<B> {
     }
 
     fn name_symbol(&self, id: u32) -> Result<&str, Error> {
-        match self.name_symbols.get(&id) {
-            Some(n) => Ok(n),
-            None => self.lookup_symbol(id),
-        }
+        self.lookup_symbol(id)
     }
 
     fn in_series_section(&self, series_ref: u64) -> bool {
