@@ -169,7 +169,11 @@ impl Appender {
         let mut appended = 0u64;
         let mut rejected = 0u64;
         for p in self.samples.drain(..) {
-            let res = p.cell.state.lock().append(p.t, p.v, head.opts);
+            let res = p
+                .cell
+                .state
+                .lock()
+                .append(p.cell.r, p.t, p.v, head.opts, head.disk());
             match res {
                 Ok(Appended::Sample) => {
                     appended += 1;

@@ -1,10 +1,10 @@
 //! The database handle: opening a data directory, handing out appenders and queriers, truncating the head
 //! with a WAL checkpoint, compaction and retention, and closing.
 //!
-//! Owns the data directory's layout (`wal/`, the `lock` file, one directory per block), the order of
-//! start-up (lock, remove leftovers of interrupted block writes, load blocks and delete those replaced by
-//! a compacted block or past retention, replay the WAL for what no block holds, then open the WAL for
-//! writing), and the set of loaded blocks that queries read together with the head. It does not own the
+//! Owns the data directory's layout (`wal/`, `chunks_head/`, the `lock` file, one directory per block),
+//! the order of start-up (lock, remove leftovers of interrupted block writes, load blocks and delete
+//! those replaced by a compacted block or past retention, load the head chunk files, replay the WAL for
+//! what neither a block nor a head chunk file holds, then open the WAL for writing), and the set of loaded blocks that queries read together with the head. It does not own the
 //! block file formats ([`crate::block`]) nor the compaction planner ([`crate::compact`]).
 
 use std::fs::File;
@@ -21,9 +21,10 @@ use crate::appender::Appender;
 use crate::block::reader::Block;
 use crate::block::writer::{SeriesToWrite, write_block};
 use crate::block::{BlockMeta, dir as blockdir};
+use crate::chunks_head::{HeadChunks, HeadChunksLoad};
 use crate::compact::plan;
 use crate::error::{Error, Result};
-use crate::head::replay::{self, ReplayStats};
+use crate::head::replay::{self, MappedIndex, ReplayStats};
 use crate::head::series::{ChunkOpts, range_for_timestamp};
 use crate::head::{Head, HeadMemory};
 use crate::read::{Series, merge_series_lists};
@@ -66,6 +67,11 @@ pub struct Options {
     /// segments (`docs/format/chunk_segments.md`): fewer bytes, but Prometheus and promtool cannot read
     /// those blocks. Blocks cut from the head stay in Prometheus' format.
     pub compress_compacted_chunks: bool,
+    /// Write completed head chunks to `chunks_head/` and read them through memory maps, as Prometheus
+    /// does since 2.19: the head keeps a small reference per chunk instead of its bytes, and a restart
+    /// attaches those chunks instead of rebuilding them from the WAL. Off: closed chunks stay in RAM
+    /// (existing files are then left alone and the WAL replays everything).
+    pub mmap_head_chunks: bool,
 }
 
 impl Default for Options {
@@ -83,6 +89,7 @@ impl Default for Options {
             max_block_duration_ms: None,
             skip_corrupt_blocks: false,
             compress_compacted_chunks: false,
+            mmap_head_chunks: true,
         }
     }
 }
@@ -164,13 +171,23 @@ impl Db {
         })?;
         blockdir::remove_tmp_dirs(&dir)?;
         let blocks = load_blocks(&dir, &opts)?;
+        let started = std::time::Instant::now();
+        let (disk, mapped, chunks_load) = if opts.mmap_head_chunks {
+            let mut found = Vec::new();
+            let (disk, load) = HeadChunks::open(&dir, |c| found.push(c))?;
+            (Some(disk), MappedIndex::new(found), load)
+        } else {
+            (None, MappedIndex::default(), HeadChunksLoad::default())
+        };
         let head = Head::new(
             ChunkOpts {
                 chunk_range: opts.block_range_ms.max(1),
                 samples_per_chunk: opts.samples_per_chunk.max(4),
             },
             opts.head_series_limit.unwrap_or(u64::MAX),
+            disk,
         );
+        head.reserve_refs_below(chunks_load.max_series_ref.saturating_add(1));
         // What a block holds is never in the head: the WAL may still hold it if the process stopped
         // between writing a block and checkpointing the WAL.
         let blocks_end = blocks.iter().map(|b| b.meta().max_time).max();
@@ -178,8 +195,9 @@ impl Db {
             head.raise_min_valid(end);
         }
         let wal_dir = dir.join("wal");
-        let started = std::time::Instant::now();
-        let stats = replay::replay(&head, &wal_dir, opts.repair_wal)?;
+        let mut stats = replay::replay(&head, &wal_dir, opts.repair_wal, &mapped)?;
+        drop(mapped);
+        stats.head_chunks = chunks_load;
         if let Some(end) = blocks_end {
             // Series whose samples were all in blocks are left empty by replay.
             head.truncate(end);
@@ -271,6 +289,7 @@ impl Db {
         let mut out = TruncateStats {
             series_removed: h.series_removed,
             chunks_removed: h.chunks_removed,
+            chunk_files_removed: h.chunk_files_removed,
             ..Default::default()
         };
         if let Some((first, _)) = Wal::segment_range(&wal_dir)?
@@ -303,6 +322,9 @@ impl Db {
     pub fn close(self) -> Result<()> {
         self.inner.closed.store(true, Ordering::Release);
         self.inner.wal.sync()?;
+        if let Some(disk) = self.inner.head.disk() {
+            disk.sync()?;
+        }
         Ok(())
     }
 }
@@ -357,6 +379,8 @@ impl Db {
 pub struct TruncateStats {
     pub series_removed: usize,
     pub chunks_removed: usize,
+    /// Head chunk files deleted because no series references a chunk in them any more.
+    pub chunk_files_removed: usize,
     /// Index of the last segment folded into the new checkpoint, if one was written.
     pub checkpoint: Option<u32>,
     pub checkpoint_series: usize,

@@ -37,6 +37,13 @@ pub(crate) enum ChunkData {
         start: u32,
         len: u32,
     },
+    /// `len` bytes at `start` of a head chunk file (`chunks_head/`), mapped read-only. The map lives as
+    /// long as any series points into it, even after truncation deleted the file.
+    Head {
+        file: Arc<crate::chunks_head::MappedFile>,
+        start: u32,
+        len: u32,
+    },
     /// A chunk that could not be read (bad reference, checksum, unsupported encoding). Selection does
     /// not fail; decoding the series does, with this error.
     Failed(Arc<ChunkFailure>),
@@ -101,6 +108,14 @@ impl ChunkData {
                     offset: u64::from(*start),
                     reason: format!("chunk of {len} bytes lies outside its segment"),
                 }),
+            ChunkData::Head { file, start, len } => file
+                .bytes()
+                .get(*start as usize..*start as usize + *len as usize)
+                .ok_or_else(|| Error::CorruptFile {
+                    path: file.path().to_path_buf(),
+                    offset: u64::from(*start),
+                    reason: format!("chunk of {len} bytes lies outside its head chunk file"),
+                }),
             ChunkData::Failed(f) => Err(f.to_error()),
         }
     }
@@ -121,6 +136,7 @@ impl ChunkData {
                     .unwrap_or_default(),
                 u64::from(*start),
             ),
+            ChunkData::Head { file, start, .. } => (file.path().to_path_buf(), u64::from(*start)),
             ChunkData::Failed(f) => (f.path.clone(), f.offset),
             ChunkData::Mem(_) => (PathBuf::from("<memory>"), 0),
         }

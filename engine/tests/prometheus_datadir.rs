@@ -1,6 +1,6 @@
 //! Ember reads a data directory written by a real Prometheus server (Debian's 2.42): blocks Prometheus
-//! cut from its head, plus its WAL (segments and checkpoint), after a clean shutdown (SIGTERM) and after
-//! SIGKILL. The data goes in through Prometheus' remote-write receiver and every series and sample must
+//! cut from its head, its memory-mapped head chunks (`chunks_head/`), plus its WAL (segments and
+//! checkpoint), after a clean shutdown (SIGTERM) and after SIGKILL. The data goes in through Prometheus' remote-write receiver and every series and sample must
 //! come back from `ember::Db::open` bit for bit, NaN payloads (the stale marker among them) included.
 //!
 //! Needs `/usr/bin/prometheus`; without it the test fails unless EMBER_SKIP_PEER_TESTS=1, in which case
@@ -281,6 +281,11 @@ struct Prometheus {
 
 impl Prometheus {
     fn start(data_dir: &Path, work: &Path) -> Prometheus {
+        Prometheus::start_with_blocks(data_dir, work, "10m")
+    }
+
+    /// Started with `block` as its block duration (its head chunk range too).
+    fn start_with_blocks(data_dir: &Path, work: &Path, block: &str) -> Prometheus {
         let port = free_port();
         let config = work.join("prometheus.yml");
         std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
@@ -289,8 +294,8 @@ impl Prometheus {
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg(format!("--storage.tsdb.path={}", data_dir.display()))
-            .arg("--storage.tsdb.min-block-duration=10m")
-            .arg("--storage.tsdb.max-block-duration=10m")
+            .arg(format!("--storage.tsdb.min-block-duration={block}"))
+            .arg(format!("--storage.tsdb.max-block-duration={block}"))
             .arg("--web.enable-remote-write-receiver")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -397,6 +402,20 @@ fn expected_head_blocks(mut mint: i64, maxt: i64) -> usize {
     while maxt - mint > BLOCK_RANGE / 2 * 3 {
         mint = (mint.div_euclid(BLOCK_RANGE) + 1) * BLOCK_RANGE;
         n += 1;
+    }
+    n
+}
+
+/// How many chunks in `<dir>/chunks_head` end at or after `floor` (read with Ember's own walker, before
+/// Ember opens the directory).
+fn head_chunks_after(dir: &Path, floor: i64) -> u64 {
+    let mut n = 0;
+    if let Ok(files) = std::fs::read_dir(dir.join("chunks_head")) {
+        for f in files {
+            let bytes = std::fs::read(f.unwrap().path()).unwrap();
+            ember::chunks_head::scan_file(&bytes, |c| n += u64::from(c.max_t >= floor))
+                .expect("Prometheus' chunk files walk cleanly");
+        }
     }
     n
 }
@@ -539,7 +558,15 @@ fn ember_opts() -> Options {
 }
 
 /// Opens `dir` with Ember and checks the blocks one by one, then the whole database, against `want`.
-fn check_dir(what: &str, dir: &Path, want: &Data) {
+/// Every chunk of Prometheus' head chunk files that ends at or after `floor` must be attached (not
+/// rebuilt from the WAL); with `mapped` there must be such chunks.
+fn check_dir(what: &str, dir: &Path, want: &Data, mapped: bool) {
+    let floor = block_dirs(dir)
+        .iter()
+        .map(|b| Block::open(b).unwrap().meta().max_time)
+        .max()
+        .unwrap_or(i64::MIN);
+    let live_chunks = head_chunks_after(dir, floor);
     let blocks = block_dirs(dir);
     assert!(!blocks.is_empty(), "{what}: no block in {}", dir.display());
     // Each block alone holds exactly the samples of its range.
@@ -575,6 +602,16 @@ fn check_dir(what: &str, dir: &Path, want: &Data) {
         stats.num_series,
         db.replay_stats()
     );
+    let st = db.replay_stats();
+    // Every chunk in the files that reaches into the head's range is used, none is reported damaged.
+    assert_eq!(st.mmapped_chunks, live_chunks, "{what}: {st:?}");
+    assert!(st.head_chunks.damage.is_none(), "{what}: {st:?}");
+    if mapped {
+        assert!(
+            st.mmapped_chunks > 0 && st.samples_in_mmapped_chunks > 0,
+            "{what}: no chunk of Prometheus' chunks_head/ used: {st:?}"
+        );
+    }
     let got = to_data(db.querier(i64::MIN, i64::MAX).try_select(&[]).unwrap());
     assert_same(what, &got, want);
     let stale = &got[&key(&[("__name__", "compat_up"), ("instance", "gone")])];
@@ -618,7 +655,8 @@ fn ember_reads_every_sample_of_a_cleanly_stopped_prometheus() {
         !checkpoints.is_empty(),
         "expected Prometheus to have checkpointed its WAL"
     );
-    check_dir("SIGTERM", &data_dir, &data);
+    // The head holds only the newest, still open chunk range here: no mapped chunk is due.
+    check_dir("SIGTERM", &data_dir, &data, false);
 }
 
 #[test]
@@ -635,5 +673,46 @@ fn ember_reads_every_sample_of_a_killed_prometheus() {
     prom.stop("KILL");
     let copy = work.path().join("copy");
     copy_dir(&data_dir, &copy);
-    check_dir("SIGKILL", &copy, &data);
+    // Prometheus buffers chunk writes; after a kill the files may hold few chunks or none.
+    check_dir("SIGKILL", &copy, &data, false);
+}
+
+#[test]
+fn ember_serves_a_prometheus_head_from_its_memory_mapped_chunks() {
+    if !prometheus_available() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let data_dir = work.path().join("data");
+    // With 2 h blocks the hour of data stays in the head: chunks of 120 samples, so the first half
+    // hour of every series is a completed chunk in chunks_head/ and the rest is in the WAL only.
+    let prom = Prometheus::start_with_blocks(&data_dir, work.path(), "2h");
+    let data = dataset();
+    for m in 0..MINUTES {
+        remote_write(prom.port, &data, T0 + m * MIN, T0 + (m + 1) * MIN);
+    }
+    prom.stop("TERM");
+    assert!(block_dirs(&data_dir).is_empty());
+    let on_disk = head_chunks_after(&data_dir, i64::MIN);
+    assert!(on_disk > 0, "Prometheus wrote no head chunk");
+    let db = Db::open(
+        &data_dir,
+        Options {
+            wal_sync: SyncPolicy::Never,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let st = db.replay_stats().clone();
+    eprintln!("{on_disk} chunks on disk; replay: {st:?}");
+    assert_eq!(st.mmapped_chunks, on_disk, "{st:?}");
+    assert!(st.samples_in_mmapped_chunks > 0 && st.head_chunks.damage.is_none());
+    let got = to_data(db.querier(i64::MIN, i64::MAX).try_select(&[]).unwrap());
+    assert_same("2h blocks, SIGTERM", &got, &data);
+    // The mapped chunks are still what Ember reads after its own restart.
+    db.close().unwrap();
+    let db = Db::open(&data_dir, ember_opts()).unwrap();
+    assert!(db.replay_stats().mmapped_chunks >= on_disk);
+    let got = to_data(db.querier(i64::MIN, i64::MAX).try_select(&[]).unwrap());
+    assert_same("2h blocks, reopened", &got, &data);
 }

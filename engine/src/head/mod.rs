@@ -2,7 +2,8 @@
 //! index over their labels.
 //!
 //! Owns series identity (label set <-> [`SeriesRef`]), the striped locks that let several threads append at
-//! once, the appendable time window and garbage collection of empty series. It does not own durability:
+//! once, the appendable time window, garbage collection of empty series, and deleting head chunk files
+//! (`chunks_head/`, [`crate::chunks_head`]) that no series references after a truncation. It does not own durability:
 //! the WAL is written by [`crate::Appender`] before samples reach the head, and replayed by
 //! [`replay`]. Reading lives in [`read`], appending rules per series in [`series`].
 
@@ -21,6 +22,7 @@ use parking_lot::{Mutex, RwLock};
 
 use self::series::{ChunkOpts, MemSeries, SeriesCell};
 use self::symbols::Symbols;
+use crate::chunks_head::HeadChunks;
 use crate::tombstones::Tombstones;
 
 /// Number of lock stripes for the series maps. A power of two well above the core count keeps two
@@ -45,7 +47,7 @@ impl Hasher for IdentityHasher {
     }
 }
 
-type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
+pub(crate) type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
 
 /// Label hash -> series, with a side table for the rare hash collision. The map holds the series itself
 /// rather than its ref so a lookup by labels (once per series per remote-write request) probes one map.
@@ -91,6 +93,8 @@ pub(crate) struct Head {
     /// Deleted ranges of head series, by head ref: hidden from reads and left out of blocks cut from
     /// the head (see [`crate::delete`]).
     pub(crate) tombstones: RwLock<Tombstones>,
+    /// Where completed chunks go (`None`: they stay in memory).
+    disk: Option<HeadChunks>,
 }
 
 /// Counters the head keeps for self-metrics and tests.
@@ -105,8 +109,9 @@ pub(crate) struct HeadStats {
 }
 
 impl Head {
-    pub(crate) fn new(opts: ChunkOpts, series_limit: u64) -> Self {
+    pub(crate) fn new(opts: ChunkOpts, series_limit: u64, disk: Option<HeadChunks>) -> Self {
         Head {
+            disk,
             series_limit,
             symbols: Symbols::default(),
             by_ref: (0..STRIPES).map(|_| RwLock::default()).collect(),
@@ -122,6 +127,17 @@ impl Head {
             stats: HeadStats::default(),
             tombstones: RwLock::new(Tombstones::new()),
         }
+    }
+
+    /// The head chunk files, when completed chunks go to disk.
+    #[inline]
+    pub(crate) fn disk(&self) -> Option<&HeadChunks> {
+        self.disk.as_ref()
+    }
+
+    /// Makes new series get refs of at least `r` (refs named by chunk files are never reused).
+    pub(crate) fn reserve_refs_below(&self, r: u64) {
+        self.next_ref.fetch_max(r, Ordering::Relaxed);
     }
 
     fn stripe(key: u64) -> usize {
@@ -248,12 +264,18 @@ impl Head {
         self.min_valid_time.fetch_max(mint, Ordering::AcqRel);
         let mut stats = TruncateStats::default();
         let mut new_min = i64::MAX;
+        // Chunks cut while the series are scanned go to this file or a later one: those stay.
+        let write_floor = self.disk.as_ref().map_or(0, HeadChunks::write_floor);
+        let mut min_file = write_floor;
         let mut removed: Vec<Arc<SeriesCell>> = Vec::new();
         for stripe in self.by_ref.iter() {
             let mut map = stripe.write();
             map.retain(|_, cell| {
                 let mut s = cell.state.lock();
                 stats.chunks_removed += s.truncate_before(mint);
+                if let Some(f) = s.first_file() {
+                    min_file = min_file.min(f);
+                }
                 if s.is_empty() {
                     removed.push(cell.clone());
                     false
@@ -303,6 +325,13 @@ impl Head {
         self.stats
             .series_removed
             .fetch_add(removed.len() as u64, Ordering::Relaxed);
+        if let Some(disk) = &self.disk {
+            match disk.truncate(min_file) {
+                Ok(n) => stats.chunk_files_removed = n,
+                // The files stay; the next truncation tries again. Nothing references them.
+                Err(e) => tracing::error!(error = %e, "deleting head chunk files failed"),
+            }
+        }
         if new_min == i64::MAX {
             // Empty head: keep max_time so the appendable window still refuses data behind the cut.
             self.min_time.store(i64::MAX, Ordering::Release);
@@ -310,6 +339,20 @@ impl Head {
             self.min_time.store(new_min.max(mint), Ordering::Release);
         }
         stats
+    }
+
+    /// Drops the attached chunks of every series replay found no WAL sample for; returns how many.
+    pub(crate) fn drop_unverified_mapped(&self) -> u64 {
+        let mut n = 0;
+        for stripe in self.by_ref.iter() {
+            for cell in stripe.read().values() {
+                let mut s = cell.state.lock();
+                if s.mapped_unverified {
+                    n += s.verify_mapped(i64::MAX) as u64;
+                }
+            }
+        }
+        n
     }
 
     /// Whether the head holds a series with this ref (WAL checkpointing keeps only those).
@@ -345,6 +388,7 @@ impl Head {
 pub(crate) struct TruncateStats {
     pub(crate) chunks_removed: usize,
     pub(crate) series_removed: usize,
+    pub(crate) chunk_files_removed: usize,
 }
 
 /// Heap bytes by component, from [`Head::memory`].

@@ -2,7 +2,8 @@
 //!
 //! Deleted ranges (the head's tombstones) are hidden here.
 //!
-//! Owns the snapshot a query works on: closed chunks are shared (`Arc`), the open chunk is copied, so a
+//! Owns the snapshot a query works on: closed chunks are shared (`Arc`, or a map of their head chunk
+//! file), the open chunk is copied, so a
 //! query sees a fixed set of samples while appends go on and holds no lock while it iterates. It does not
 //! own the [`Series`] type and its iteration, nor the merging of head and blocks ([`crate::read`]).
 
@@ -56,7 +57,7 @@ impl Head {
             let mut out = Vec::with_capacity(refs.len());
             for &r in refs {
                 let Some(cell) = self.get(r) else { continue };
-                let chunks = cell.state.lock().chunks_in(mint, maxt);
+                let chunks = cell.state.lock().chunks_in(mint, maxt, self.disk());
                 let chunks = hide_deleted(chunks, stones.get(r));
                 if chunks.is_empty() {
                     continue;
@@ -100,7 +101,7 @@ impl Head {
             let live = if deleted.is_empty() {
                 cell.state.lock().has_chunks_in(mint, maxt)
             } else {
-                let chunks = cell.state.lock().chunks_in(mint, maxt);
+                let chunks = cell.state.lock().chunks_in(mint, maxt, self.disk());
                 !hide_deleted(chunks, deleted).is_empty()
             };
             if live {
@@ -126,7 +127,10 @@ impl Head {
         for r in refs {
             let Some(cell) = self.get(r) else { continue };
             // Deleted samples stay out of the block: the head's tombstones do not travel with it.
-            let chunks = hide_deleted(cell.state.lock().chunks_in(mint, maxt), stones.get(r));
+            let chunks = hide_deleted(
+                cell.state.lock().chunks_in(mint, maxt, self.disk()),
+                stones.get(r),
+            );
             if !chunks.is_empty() {
                 out.push(crate::block::writer::SeriesToWrite {
                     labels: self.symbols.resolve(&cell.labels),

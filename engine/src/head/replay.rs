@@ -1,4 +1,6 @@
-//! Rebuilding the head from the WAL on open: the last checkpoint, then every later segment.
+//! Rebuilding the head on open: chunks found in the head chunk files (`chunks_head/`) are attached to
+//! their series as each series record is read, then the samples of the last checkpoint and every later
+//! segment are appended, skipping those a mapped chunk already holds.
 //!
 //! Owns the replay policy for damaged logs: a record cut off at the end of the newest segment (a torn
 //! write) is truncated away automatically, because nothing after it can have been acknowledged; any other
@@ -15,6 +17,7 @@ use ember_wal::{Reader, Wal};
 
 use super::series::SeriesCell;
 use super::{Head, IdMap};
+use crate::chunks_head::{HeadChunksLoad, LoadedChunk};
 use crate::error::{Error, Result};
 
 /// What replay found, for logs, metrics and tests.
@@ -37,10 +40,54 @@ pub struct ReplayStats {
     pub samples_in_blocks: u64,
     /// Where a damaged log was cut, if it was: (segment, offset).
     pub repaired_at: Option<(u32, u64)>,
+    /// What loading the head chunk files found (and repaired).
+    pub head_chunks: HeadChunksLoad,
+    /// Chunks from the head chunk files attached to series.
+    pub mmapped_chunks: u64,
+    /// Chunks found in the files but left out because the head had been truncated past them before
+    /// the restart (they end before their series' first WAL sample).
+    pub mmapped_chunks_truncated: u64,
+    /// WAL samples skipped because an attached chunk already holds them.
+    pub samples_in_mmapped_chunks: u64,
+}
+
+/// The chunks found in the head chunk files, grouped by series ref (file order kept within a series).
+#[derive(Default)]
+pub(crate) struct MappedIndex {
+    chunks: Vec<LoadedChunk>,
+    by_series: IdMap<(u32, u32)>,
+}
+
+impl MappedIndex {
+    pub(crate) fn new(mut chunks: Vec<LoadedChunk>) -> Self {
+        // Stable: a series' chunks stay in file order, which is time order.
+        chunks.sort_by_key(|c| c.series);
+        let mut by_series = IdMap::default();
+        by_series.reserve(chunks.len() / 3);
+        let mut i = 0;
+        while i < chunks.len() {
+            let r = chunks[i].series;
+            let mut j = i + 1;
+            while j < chunks.len() && chunks[j].series == r {
+                j += 1;
+            }
+            by_series.insert(r, (i as u32, (j - i) as u32));
+            i = j;
+        }
+        MappedIndex { chunks, by_series }
+    }
+
+    fn get(&self, series: SeriesRef) -> &[LoadedChunk] {
+        match self.by_series.get(&series) {
+            Some(&(start, len)) => &self.chunks[start as usize..(start + len) as usize],
+            None => &[],
+        }
+    }
 }
 
 struct Replayer<'h> {
     head: &'h Head,
+    mapped: &'h MappedIndex,
     /// Ref in the WAL -> series in the head. Usually the same ref; differs when the WAL defined one label
     /// set twice under two refs.
     refs: RefTable,
@@ -50,12 +97,21 @@ struct Replayer<'h> {
     stats: ReplayStats,
     mint: i64,
     maxt: i64,
+    /// Series with attached chunks not yet checked against their first WAL sample.
+    unverified: u64,
 }
 
-/// Replays `wal_dir` into `head`. `repair` allows cutting the log at a corruption that is not a torn tail.
-pub(crate) fn replay(head: &Head, wal_dir: &Path, repair: bool) -> Result<ReplayStats> {
+/// Replays `wal_dir` into `head`, attaching the chunks of `mapped` to their series. `repair` allows
+/// cutting the log at a corruption that is not a torn tail.
+pub(crate) fn replay(
+    head: &Head,
+    wal_dir: &Path,
+    repair: bool,
+    mapped: &MappedIndex,
+) -> Result<ReplayStats> {
     let mut r = Replayer {
         head,
+        mapped,
         refs: RefTable::default(),
         series: Vec::new(),
         samples: Vec::new(),
@@ -63,6 +119,7 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, repair: bool) -> Result<Replay
         stats: ReplayStats::default(),
         mint: i64::MAX,
         maxt: i64::MIN,
+        unverified: 0,
     };
     if !wal_dir.exists() {
         return Ok(r.stats);
@@ -114,6 +171,12 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, repair: bool) -> Result<Replay
             }
         }
     }
+    if r.unverified > 0 {
+        // Series without a single WAL sample: the head was truncated past all their chunks.
+        let dropped = head.drop_unverified_mapped();
+        r.stats.mmapped_chunks -= dropped;
+        r.stats.mmapped_chunks_truncated += dropped;
+    }
     if r.mint <= r.maxt {
         head.update_time_range(r.mint, r.maxt);
     }
@@ -133,8 +196,22 @@ impl Replayer<'_> {
             RecordType::Series => {
                 self.series.clear();
                 record::decode_series(rec, &mut self.series).map_err(corrupt)?;
+                let floor = self.head.min_valid_floor();
                 for s in self.series.drain(..) {
                     let (cell, _) = self.head.get_or_create(&s.labels, true, Some(s.r))?;
+                    let chunks = self.mapped.get(s.r);
+                    if !chunks.is_empty() {
+                        // Chunks wholly behind the floor belong to blocks already.
+                        let live = chunks.partition_point(|c| c.max_t < floor);
+                        let chunks = &chunks[live..];
+                        let mut st = cell.state.lock();
+                        let was_unverified = st.mapped_unverified;
+                        let n = st.attach_mapped(chunks);
+                        self.stats.mmapped_chunks += n as u64;
+                        if n > 0 && !was_unverified {
+                            self.unverified += 1;
+                        }
+                    }
                     self.refs.insert(s.r, cell);
                     self.stats.series_records += 1;
                 }
@@ -167,6 +244,7 @@ impl Replayer<'_> {
 
     fn apply_samples(&mut self) {
         let opts = self.head.opts;
+        let disk = self.head.disk();
         let floor = self.head.min_valid_floor();
         let mut i = 0;
         let samples = &self.samples;
@@ -189,12 +267,27 @@ impl Replayer<'_> {
                 None => self.stats.unknown_ref_samples += (j - i) as u64,
                 Some(cell) => {
                     let mut s = cell.state.lock();
+                    if s.mapped_unverified {
+                        let dropped = s.verify_mapped(samples[i].t) as u64;
+                        self.unverified -= 1;
+                        self.stats.mmapped_chunks -= dropped;
+                        self.stats.mmapped_chunks_truncated += dropped;
+                        if let (Some(first), Some(last)) = (s.mapped.first(), s.mapped.last()) {
+                            self.mint = self.mint.min(first.min_t);
+                            self.maxt = self.maxt.max(last.max_t);
+                        }
+                    }
+                    let covered = s.mapped_max_t().unwrap_or(i64::MIN);
                     for smp in &samples[i..j] {
                         if smp.t < floor {
                             self.stats.samples_in_blocks += 1;
                             continue;
                         }
-                        match s.append(smp.t, smp.v, opts) {
+                        if smp.t <= covered {
+                            self.stats.samples_in_mmapped_chunks += 1;
+                            continue;
+                        }
+                        match s.append(cell.r, smp.t, smp.v, opts, disk) {
                             Ok(_) => {
                                 self.stats.samples += 1;
                                 self.mint = self.mint.min(smp.t);

@@ -1,8 +1,11 @@
 //! One series of the head: its interned labels, its closed chunks and its open chunk.
 //!
-//! Owns chunk cutting (when a new XOR chunk starts) and the per-series append checks (out-of-order,
-//! duplicate timestamps). It does not own the WAL, the index or the decision whether a timestamp is inside
-//! the head's appendable window; those belong to [`super::Head`] and the appender.
+//! Owns chunk cutting (when a new XOR chunk starts), handing each completed chunk to the head chunk
+//! files (keeping only a [`MappedChunk`] reference; the chunk stays in memory only if that write
+//! fails or the files are off), and the per-series append checks (out-of-order, duplicate timestamps).
+//! It does not own the WAL, the index, the chunk file format ([`crate::chunks_head`]) or the decision
+//! whether a timestamp is inside the head's appendable window; those belong to [`super::Head`] and the
+//! appender.
 
 use std::sync::Arc;
 
@@ -11,6 +14,7 @@ use parking_lot::Mutex;
 use crate::chunkenc::XorAppender;
 #[cfg(test)]
 use crate::chunkenc::XorIterator;
+use crate::chunks_head::{HeadChunkRef, HeadChunks, LoadedChunk};
 use crate::error::{Error, Result};
 use crate::read::{ChunkData, SeriesChunk};
 use ember_index::SeriesRef;
@@ -45,6 +49,14 @@ pub(crate) struct ClosedChunk {
     pub(crate) data: Arc<[u8]>,
 }
 
+/// A completed chunk that lives in a head chunk file: where, and its time span (both ends inclusive).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MappedChunk {
+    pub(crate) r: HeadChunkRef,
+    pub(crate) min_t: i64,
+    pub(crate) max_t: i64,
+}
+
 /// The chunk being appended to; its newest sample (time and value) lives in the encoder state.
 pub(crate) struct OpenChunk {
     pub(crate) app: XorAppender,
@@ -59,6 +71,10 @@ impl OpenChunk {
 
 /// The mutable part of a series.
 pub(crate) struct MemSeries {
+    /// Completed chunks in the head chunk files, oldest first.
+    pub(crate) mapped: Vec<MappedChunk>,
+    /// Completed chunks kept in memory (the chunk files are off, or writing one failed), oldest first.
+    /// Together with `mapped` they form the series' closed chunks; the two lists never overlap in time.
     pub(crate) closed: Vec<ClosedChunk>,
     /// Present from the first sample on; only truncation removes it (and then the series is empty).
     pub(crate) open: Option<OpenChunk>,
@@ -70,6 +86,9 @@ pub(crate) struct MemSeries {
     pending_v: f64,
     /// Whether a series record for this series is in the WAL.
     pub(crate) logged: bool,
+    /// Set while replay has attached chunks from the files but not yet seen a WAL sample of the series
+    /// (see [`MemSeries::verify_mapped`]).
+    pub(crate) mapped_unverified: bool,
 }
 
 /// What a commit-time append did.
@@ -83,12 +102,14 @@ pub(crate) enum Appended {
 impl MemSeries {
     pub(crate) fn new(logged: bool) -> Self {
         MemSeries {
+            mapped: Vec::new(),
             closed: Vec::new(),
             open: None,
             next_at: i64::MIN,
             pending_t: i64::MIN,
             pending_v: 0.0,
             logged,
+            mapped_unverified: false,
         }
     }
 
@@ -134,7 +155,15 @@ impl MemSeries {
     /// Appends a committed sample, cutting a new chunk where Prometheus would. Returns an error (and stores
     /// nothing) if the sample is not newer than the newest committed one; this happens only when two
     /// appenders raced on the same series, or on WAL replay of out-of-order data.
-    pub(crate) fn append(&mut self, t: i64, v: f64, o: ChunkOpts) -> Result<Appended> {
+    /// `series` is the ref the chunk files record for this series; `disk` receives completed chunks.
+    pub(crate) fn append(
+        &mut self,
+        series: SeriesRef,
+        t: i64,
+        v: f64,
+        o: ChunkOpts,
+        disk: Option<&HeadChunks>,
+    ) -> Result<Appended> {
         if let Some((last_t, last_v)) = self.last() {
             if t == last_t && v.to_bits() == last_v.to_bits() {
                 return Ok(Appended::Duplicate);
@@ -164,7 +193,7 @@ impl MemSeries {
             }
         };
         if cut {
-            self.cut_chunk(t, o.chunk_range);
+            self.cut_chunk(series, t, o.chunk_range, disk);
         }
         let c = self
             .open
@@ -178,21 +207,49 @@ impl MemSeries {
         Ok(Appended::Sample)
     }
 
-    fn cut_chunk(&mut self, t: i64, chunk_range: i64) {
+    fn cut_chunk(
+        &mut self,
+        series: SeriesRef,
+        t: i64,
+        chunk_range: i64,
+        disk: Option<&HeadChunks>,
+    ) {
         if let Some(old) = self.open.take()
             && old.app.num_samples() > 0
         {
             let max_t = old.max_t();
-            // Exactly sized, shared with queriers without copying.
-            let data: Arc<[u8]> = Arc::from(old.app.into_bytes());
-            // A series gains a closed chunk every ~30 minutes; growing the list one slot at a time keeps
-            // the 32-byte entries from being allocated four at a time.
-            self.closed.reserve_exact(1);
-            self.closed.push(ClosedChunk {
-                min_t: old.min_t,
-                max_t,
-                data,
-            });
+            let bytes = old.app.into_bytes();
+            let written = disk.map(|d| d.write(series, old.min_t, max_t, &bytes));
+            match written {
+                Some(Ok(r)) => {
+                    // A series gains a closed chunk every ~30 minutes; growing the list one slot at a
+                    // time keeps the 24-byte entries from being allocated four at a time.
+                    self.mapped.reserve_exact(1);
+                    self.mapped.push(MappedChunk {
+                        r,
+                        min_t: old.min_t,
+                        max_t,
+                    });
+                }
+                other => {
+                    if let Some(Err(e)) = other {
+                        // The chunk stays in memory: nothing is lost, only the RAM saving.
+                        tracing::error!(error = %e, series, "writing a head chunk failed; keeping it in memory");
+                        if let Some(d) = disk {
+                            d.stats
+                                .write_errors
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    self.closed.reserve_exact(1);
+                    self.closed.push(ClosedChunk {
+                        min_t: old.min_t,
+                        max_t,
+                        // Exactly sized, shared with queriers without copying.
+                        data: Arc::from(bytes),
+                    });
+                }
+            }
         }
         self.open = Some(OpenChunk {
             app: XorAppender::new(),
@@ -201,31 +258,106 @@ impl MemSeries {
         self.next_at = range_for_timestamp(t, chunk_range);
     }
 
+    /// Attaches chunks found in the head chunk files at open (oldest first) to this series; returns how
+    /// many were attached. A chunk that does not start after everything the series already holds is
+    /// skipped (a label set defined twice in the WAL): the WAL replays those samples instead.
+    pub(crate) fn attach_mapped(&mut self, chunks: &[LoadedChunk]) -> usize {
+        let mut n = 0;
+        self.mapped.reserve_exact(chunks.len());
+        for c in chunks {
+            if self.open.is_some() || self.mapped_max_t().is_some_and(|m| c.min_t <= m) {
+                continue;
+            }
+            self.mapped.push(MappedChunk {
+                r: c.r,
+                min_t: c.min_t,
+                max_t: c.max_t,
+            });
+            n += 1;
+        }
+        self.mapped.shrink_to_fit();
+        self.mapped_unverified |= n > 0;
+        n
+    }
+
+    /// Drops attached chunks that end before `first_wal_t`, the oldest WAL sample of the series, and
+    /// returns how many. The WAL holds every sample of the head from the last truncation on, so a chunk
+    /// ending before the series' first WAL sample was truncated away before the restart (its file
+    /// was still being written then and could not be deleted) and must not come back.
+    pub(crate) fn verify_mapped(&mut self, first_wal_t: i64) -> usize {
+        self.mapped_unverified = false;
+        let before = self.mapped.len();
+        self.mapped.retain(|c| c.max_t >= first_wal_t);
+        before - self.mapped.len()
+    }
+
+    /// Newest timestamp covered by the mapped chunks: replay skips WAL samples up to it.
+    #[inline]
+    pub(crate) fn mapped_max_t(&self) -> Option<i64> {
+        self.mapped.last().map(|c| c.max_t)
+    }
+
+    /// Number of the oldest head chunk file this series references.
+    pub(crate) fn first_file(&self) -> Option<u32> {
+        self.mapped.first().map(|c| c.r.file())
+    }
+
     /// Whether any chunk overlaps `[mint, maxt]`: exactly when [`MemSeries::chunks_in`] is not empty,
     /// without copying anything.
     pub(crate) fn has_chunks_in(&self, mint: i64, maxt: i64) -> bool {
-        self.closed
+        self.mapped
             .iter()
             .any(|c| c.max_t >= mint && c.min_t <= maxt)
+            || self
+                .closed
+                .iter()
+                .any(|c| c.max_t >= mint && c.min_t <= maxt)
             || self
                 .open
                 .as_ref()
                 .is_some_and(|c| c.app.num_samples() > 0 && c.max_t() >= mint && c.min_t <= maxt)
     }
 
-    /// Chunks overlapping `[mint, maxt]`, oldest first; the open chunk is copied so the query sees a fixed
-    /// prefix while appends go on.
-    pub(crate) fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<SeriesChunk> {
-        let mut out: Vec<SeriesChunk> = self
-            .closed
+    /// Chunks overlapping `[mint, maxt]`, oldest first. Mapped chunks are resolved through `disk`; the
+    /// open chunk is copied so the query sees a fixed prefix while appends go on.
+    pub(crate) fn chunks_in(
+        &self,
+        mint: i64,
+        maxt: i64,
+        disk: Option<&HeadChunks>,
+    ) -> Vec<SeriesChunk> {
+        let mapped = self
+            .mapped
             .iter()
             .filter(|c| c.max_t >= mint && c.min_t <= maxt)
             .map(|c| SeriesChunk {
                 min_t: c.min_t,
                 max_t: c.max_t,
-                data: ChunkData::Mem(c.data.clone()),
-            })
-            .collect();
+                data: match disk {
+                    Some(d) => d.chunk(c.r),
+                    None => ChunkData::Failed(Arc::new(crate::read::ChunkFailure {
+                        path: std::path::PathBuf::from(crate::chunks_head::DIR_NAME),
+                        offset: u64::from(c.r.offset()),
+                        reason: "head chunk files are not open".into(),
+                    })),
+                },
+            });
+        let mut out: Vec<SeriesChunk> = mapped.collect();
+        if !self.closed.is_empty() {
+            out.extend(
+                self.closed
+                    .iter()
+                    .filter(|c| c.max_t >= mint && c.min_t <= maxt)
+                    .map(|c| SeriesChunk {
+                        min_t: c.min_t,
+                        max_t: c.max_t,
+                        data: ChunkData::Mem(c.data.clone()),
+                    }),
+            );
+            if !self.mapped.is_empty() {
+                out.sort_by_key(|c| c.min_t);
+            }
+        }
         if let Some(c) = &self.open
             && c.app.num_samples() > 0
             && c.max_t() >= mint
@@ -241,17 +373,22 @@ impl MemSeries {
     }
 
     pub(crate) fn min_time(&self) -> Option<i64> {
-        self.closed
-            .first()
-            .map(|c| c.min_t)
-            .or(self.open.as_ref().map(|c| c.min_t))
+        [
+            self.mapped.first().map(|c| c.min_t),
+            self.closed.first().map(|c| c.min_t),
+            self.open.as_ref().map(|c| c.min_t),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Drops every chunk whose samples are all older than `mint`; returns how many chunks went.
     pub(crate) fn truncate_before(&mut self, mint: i64) -> usize {
-        let before = self.closed.len();
+        let before = self.closed.len() + self.mapped.len();
         self.closed.retain(|c| c.max_t >= mint);
-        let mut removed = before - self.closed.len();
+        self.mapped.retain(|c| c.max_t >= mint);
+        let mut removed = before - self.closed.len() - self.mapped.len();
         if let Some(max_t) = self.open.as_ref().map(OpenChunk::max_t)
             && max_t < mint
         {
@@ -267,7 +404,10 @@ impl MemSeries {
 
     /// True when the series holds no samples and no appender holds a pending one.
     pub(crate) fn is_empty(&self) -> bool {
-        self.closed.is_empty() && self.open.is_none() && self.pending_t == i64::MIN
+        self.closed.is_empty()
+            && self.mapped.is_empty()
+            && self.open.is_none()
+            && self.pending_t == i64::MIN
     }
 
     /// Approximate heap bytes of the chunks.
@@ -275,6 +415,7 @@ impl MemSeries {
         let closed: usize = self.closed.iter().map(|c| c.data.len() + 16).sum();
         closed
             + self.closed.capacity() * std::mem::size_of::<ClosedChunk>()
+            + self.mapped.capacity() * std::mem::size_of::<MappedChunk>()
             + self.open.as_ref().map_or(0, |c| c.app.capacity_bytes())
     }
 }
@@ -310,7 +451,7 @@ mod tests {
         let mut s = MemSeries::new(true);
         // 2 h of 15 s samples = 480 samples, in one chunk range.
         for i in 0..480 {
-            s.append(i * 15_000, i as f64, OPTS).unwrap();
+            s.append(1, i * 15_000, i as f64, OPTS, None).unwrap();
         }
         let mut sizes: Vec<u16> = s
             .closed
@@ -326,7 +467,7 @@ mod tests {
         let mut s = MemSeries::new(true);
         let start = OPTS.chunk_range - 10 * 15_000;
         for i in 0..20 {
-            s.append(start + i * 15_000, 1.0, OPTS).unwrap();
+            s.append(1, start + i * 15_000, 1.0, OPTS, None).unwrap();
         }
         assert_eq!(s.closed.len(), 1);
         assert!(s.closed[0].max_t < OPTS.chunk_range);
@@ -344,9 +485,11 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             s.append(
+                1,
                 i * 15_000 + (x % 5_000) as i64,
                 f64::from_bits(x >> 2),
                 OPTS,
+                None,
             )
             .unwrap();
         }
@@ -359,7 +502,7 @@ mod tests {
     #[test]
     fn duplicate_and_out_of_order_samples_are_told_apart() {
         let mut s = MemSeries::new(true);
-        s.append(1000, 1.0, OPTS).unwrap();
+        s.append(1, 1000, 1.0, OPTS, None).unwrap();
         assert_eq!(s.check(1000, 1.0).unwrap(), Appended::Duplicate);
         assert!(matches!(
             s.check(1000, 2.0),
@@ -372,7 +515,7 @@ mod tests {
         assert_eq!(s.check(1001, 1.0).unwrap(), Appended::Sample);
         // NaN with identical bits is a duplicate; another NaN payload is not.
         let nan = f64::from_bits(0x7ff8_0000_0000_0001);
-        s.append(2000, nan, OPTS).unwrap();
+        s.append(1, 2000, nan, OPTS, None).unwrap();
         assert_eq!(s.check(2000, nan).unwrap(), Appended::Duplicate);
         assert!(s.check(2000, f64::NAN).is_err());
     }
@@ -380,7 +523,7 @@ mod tests {
     #[test]
     fn pending_samples_are_checked_within_a_batch() {
         let mut s = MemSeries::new(true);
-        s.append(1000, 1.0, OPTS).unwrap();
+        s.append(1, 1000, 1.0, OPTS, None).unwrap();
         s.set_pending(2000, 2.0);
         assert!(matches!(
             s.check(1500, 1.0),
