@@ -40,7 +40,7 @@ const MAX_MANTISSA: i64 = 1 << 53;
 
 /// Most payload bytes a frame of `logical_len` chunk-frame bytes may have: the reader refuses larger
 /// claims before decompressing, and the writer stores a run raw rather than exceed it.
-pub(crate) fn max_payload(logical_len: usize) -> usize {
+pub fn max_payload(logical_len: usize) -> usize {
     logical_len.saturating_mul(4).saturating_add(4096)
 }
 
@@ -214,7 +214,7 @@ struct Columns {
 /// consecutive offsets). Frames that would not decode back to the same bytes are stored raw; bytes that
 /// do not parse as frames at all are stored as one raw run, so [`decode`] returns `frames` exactly
 /// whatever they hold.
-pub(crate) fn encode(frames: &[u8], stats: &mut EncodeStats) -> Vec<u8> {
+pub fn encode(frames: &[u8], stats: &mut EncodeStats) -> Vec<u8> {
     encode_with(frames, stats, false)
 }
 
@@ -396,7 +396,7 @@ impl<'a> Cursor<'a> {
 /// The chunk frames `payload` stands for; fails unless they come to exactly `logical_len` bytes and
 /// every column is used up. Never allocates more than `logical_len` bytes of output plus one chunk's
 /// samples (at most 65 535).
-pub(crate) fn decode(payload: &[u8], logical_len: usize) -> Result<Vec<u8>, String> {
+pub fn decode(payload: &[u8], logical_len: usize) -> Result<Vec<u8>, String> {
     let mut p = Cursor::new(payload, "payload");
     let n = p.uvarint()?;
     // Each chunk frame takes at least 6 bytes (length, encoding, CRC).

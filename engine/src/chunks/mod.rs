@@ -15,7 +15,7 @@
 //! by default; [`compressed`]): same chunk frames at the same logical offsets, stored in zstd frames.
 //! [`ChunkReader`] reads both kinds; Prometheus reads only the plain one.
 
-mod columnar;
+pub mod columnar;
 pub mod compressed;
 pub(crate) mod reader;
 mod segment;
