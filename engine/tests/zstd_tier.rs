@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ember::chunks::compressed::{ZSTD_FOOTER_SIZE, ZSTD_SEGMENT_MAGIC};
-use ember::chunks::{ChunkReader, ChunkWriter};
+use ember::chunkenc::XorAppender;
+use ember::chunks::compressed::{ZSTD_FOOTER_SIZE, ZSTD_FRAME_ENTRY_SIZE_V2, ZSTD_SEGMENT_MAGIC};
+use ember::chunks::{ChunkReader, ChunkWriter, ZstdParams};
 use ember::{BlockMeta, ChunkRef, Db, Error, Labels, Options, SyncPolicy};
 
 const T0: i64 = 1_699_999_200_000;
@@ -233,20 +234,33 @@ fn promtool_refuses_zstd_segments() {
 }
 
 /// A compressed segment of many chunks (several frames) written with the public writer.
+/// Every third chunk is a real XOR chunk (stored as columns), the others pseudo-random bytes under
+/// encodings 2 and 3 (stored raw inside the columnar frames).
 fn write_segment(dir: &Path) -> (Vec<(ChunkRef, Vec<u8>)>, PathBuf) {
-    let mut w = ChunkWriter::create(dir).unwrap().with_zstd(3);
+    let params = ZstdParams {
+        frame_target: 64 << 10,
+        ..ZstdParams::default()
+    };
+    let mut w = ChunkWriter::create(dir).unwrap().with_zstd_params(params);
     let mut written = Vec::new();
     let mut x = 0x2545_F491_4F6C_DD1Du64;
     for i in 0..3000u32 {
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
         // Pseudo-random bytes compress poorly, so 3000 chunks span several 64 KiB frames.
-        let data: Vec<u8> = (0..(40 + i % 90))
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let data: Vec<u8> = if i % 3 == 0 {
+            let mut a = XorAppender::new();
+            for j in 0..(40 + i % 90) {
+                a.append(T0 + i64::from(j) * 15_000, (next() % 1000) as f64 / 8.0);
+            }
+            a.into_bytes()
+        } else {
+            (0..(40 + i % 90)).map(|_| next() as u8).collect()
+        };
         let r = w.write_chunk(1 + (i % 3) as u8, &data).unwrap();
         written.push((r, data));
     }
@@ -308,7 +322,7 @@ fn damaged_zstd_segments_report_file_and_offset() {
     drop(rd);
 
     // A damaged frame table, a cut file and a reference past the end fail with their offsets.
-    let table = orig.len() - ZSTD_FOOTER_SIZE - frames.len() * 16;
+    let table = orig.len() - ZSTD_FOOTER_SIZE - frames.len() * ZSTD_FRAME_ENTRY_SIZE_V2;
     let mut bad = orig.clone();
     bad[table + 5] ^= 1;
     std::fs::write(&seg, &bad).unwrap();
@@ -382,7 +396,7 @@ fn a_flipped_bit_anywhere_in_a_zstd_segment_never_yields_different_chunk_bytes()
         .0
         .frames()
         .len();
-    let table = orig.len() - ZSTD_FOOTER_SIZE - frames * 16;
+    let table = orig.len() - ZSTD_FOOTER_SIZE - frames * ZSTD_FRAME_ENTRY_SIZE_V2;
     let positions: Vec<usize> = (0..8)
         .chain((8..table).step_by(499))
         .chain(table..orig.len())

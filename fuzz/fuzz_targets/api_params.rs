@@ -11,9 +11,14 @@ use ember_server::params::{
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(ms) = parse_time(text) {
-        assert!((MIN_TIME_MS..=MAX_TIME_MS).contains(&ms), "{text:?} -> {ms}");
+        assert!(
+            (MIN_TIME_MS..=MAX_TIME_MS).contains(&ms),
+            "{text:?} -> {ms}"
+        );
     }
     let _ = parse_duration(text);
     let _ = parse_model_duration(text);

@@ -17,17 +17,24 @@ use libfuzzer_sys::fuzz_target;
 /// Compiled once: regex compilation would dominate each run.
 fn matchers() -> &'static [Vec<Matcher>] {
     static M: std::sync::OnceLock<Vec<Vec<Matcher>>> = std::sync::OnceLock::new();
-    M.get_or_init(|| vec![
-        vec![Matcher::equal("a", "x")],
-        vec![Matcher::not_equal("b", "")],
-        vec![Matcher::regex("a", "x.*|y").unwrap(), Matcher::not_regex("c", ".+").unwrap()],
-        vec![Matcher::equal("c", "")],
-    ])
+    M.get_or_init(|| {
+        vec![
+            vec![Matcher::equal("a", "x")],
+            vec![Matcher::not_equal("b", "")],
+            vec![
+                Matcher::regex("a", "x.*|y").unwrap(),
+                Matcher::not_regex("c", ".+").unwrap(),
+            ],
+            vec![Matcher::equal("c", "")],
+        ]
+    })
 }
 
 fn check_error(e: Error, len: usize) {
     match e {
-        Error::CorruptIndex { offset, .. } => assert!(offset as usize <= len, "offset {offset} > {len}"),
+        Error::CorruptIndex { offset, .. } => {
+            assert!(offset as usize <= len, "offset {offset} > {len}")
+        }
         e => panic!("unexpected error kind: {e}"),
     }
 }
@@ -69,12 +76,16 @@ fn recipe(data: &[u8]) -> (Vec<(Labels, Vec<ChunkMeta>)>, &[u8]) {
     };
     let mut sets = Vec::new();
     for _ in 0..n % 48 {
-        let Some((&spec, tail)) = rest.split_first() else { break };
+        let Some((&spec, tail)) = rest.split_first() else {
+            break;
+        };
         rest = tail;
         let mut pairs = Vec::new();
         for (k, name) in NAMES.iter().enumerate() {
             if spec & (1 << k) != 0 {
-                let Some((&v, tail)) = rest.split_first() else { break };
+                let Some((&v, tail)) = rest.split_first() else {
+                    break;
+                };
                 rest = tail;
                 let value = if v >= 0xf0 {
                     format!("v{}", v & 0x0f)
@@ -102,7 +113,11 @@ fn recipe(data: &[u8]) -> (Vec<(Labels, Vec<ChunkMeta>)>, &[u8]) {
                     chunk_ref += 1 + (k as u64) * 40_000_000_000;
                     let min_time = t + 1;
                     t = min_time + 1000 * k as i64;
-                    ChunkMeta { min_time, max_time: t, chunk_ref }
+                    ChunkMeta {
+                        min_time,
+                        max_time: t,
+                        chunk_ref,
+                    }
                 })
                 .collect();
             (ls, chunks)
@@ -168,7 +183,12 @@ fn check_recipe(data: &[u8]) {
     // tmpfs where there is one: the writer fsyncs, which on a disk would
     // cap the fuzzer at a few dozen runs per second.
     let shm = std::path::Path::new("/dev/shm");
-    let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap();
+    let dir = if shm.is_dir() {
+        tempfile::tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    }
+    .unwrap();
     let path = dir.path().join("index");
     let mut symbols: Vec<&str> = series
         .iter()
@@ -224,7 +244,13 @@ fn check_recipe(data: &[u8]) {
         let at = usize::from(u16::from_le_bytes([patch[0], patch[1]])) % bytes.len();
         bytes[at] ^= patch[2];
     }
-    fix_checksums(&mut bytes, toc.symbols as usize, toc.postings_table as usize, &series_at, &lists);
+    fix_checksums(
+        &mut bytes,
+        toc.symbols as usize,
+        toc.postings_table as usize,
+        &series_at,
+        &lists,
+    );
     if let Err(e) = read_all(&bytes) {
         check_error(e, bytes.len());
     }

@@ -21,13 +21,47 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     let db = Db::open(dir.path(), Options::default()).expect("open db");
     let stale = f64::from_bits(0x7ff0_0000_0000_0002);
     let series: Vec<(Vec<(&str, &str)>, Box<dyn Fn(i64) -> f64>)> = vec![
-        (vec![("__name__", "requests_total"), ("job", "api"), ("code", "200")], Box::new(|i| (i * 7 % 40) as f64)),
-        (vec![("__name__", "requests_total"), ("job", "api"), ("code", "500")], Box::new(|i| i as f64 * 0.5)),
-        (vec![("__name__", "temp"), ("host", "a")], Box::new(|i| (i as f64).sin() * 10.0)),
-        (vec![("__name__", "temp"), ("host", "b")], Box::new(move |i| match i % 9 { 0 => f64::NAN, 4 => f64::INFINITY, 7 => stale, _ => -(i as f64) })),
-        (vec![("__name__", "lat_bucket"), ("le", "0.1")], Box::new(|i| i as f64)),
-        (vec![("__name__", "lat_bucket"), ("le", "1")], Box::new(|i| 2.0 * i as f64)),
-        (vec![("__name__", "lat_bucket"), ("le", "+Inf")], Box::new(|i| 3.0 * i as f64)),
+        (
+            vec![
+                ("__name__", "requests_total"),
+                ("job", "api"),
+                ("code", "200"),
+            ],
+            Box::new(|i| (i * 7 % 40) as f64),
+        ),
+        (
+            vec![
+                ("__name__", "requests_total"),
+                ("job", "api"),
+                ("code", "500"),
+            ],
+            Box::new(|i| i as f64 * 0.5),
+        ),
+        (
+            vec![("__name__", "temp"), ("host", "a")],
+            Box::new(|i| (i as f64).sin() * 10.0),
+        ),
+        (
+            vec![("__name__", "temp"), ("host", "b")],
+            Box::new(move |i| match i % 9 {
+                0 => f64::NAN,
+                4 => f64::INFINITY,
+                7 => stale,
+                _ => -(i as f64),
+            }),
+        ),
+        (
+            vec![("__name__", "lat_bucket"), ("le", "0.1")],
+            Box::new(|i| i as f64),
+        ),
+        (
+            vec![("__name__", "lat_bucket"), ("le", "1")],
+            Box::new(|i| 2.0 * i as f64),
+        ),
+        (
+            vec![("__name__", "lat_bucket"), ("le", "+Inf")],
+            Box::new(|i| 3.0 * i as f64),
+        ),
     ];
     let mut app = db.appender();
     for i in 0..60i64 {
@@ -41,7 +75,9 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
 });
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let Ok(expr) = parse(text) else { return };
     let engine = Engine::new(QueryOpts {
         timeout: Duration::from_secs(1),

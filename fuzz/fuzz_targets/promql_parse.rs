@@ -9,7 +9,9 @@ use ember_query::parser::parse;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(expr) = parse(text) {
         let printed = expr.to_string();
         let again = parse(&printed)
@@ -30,7 +32,11 @@ fn normalised(e: &Expr) -> Expr {
         if let Expr::NumberLiteral(l) = n
             && l.duration
         {
-            l.value = if l.value == 0.0 { 0.0 } else { (l.value as f32) as f64 };
+            l.value = if l.value == 0.0 {
+                0.0
+            } else {
+                (l.value as f32) as f64
+            };
         }
         let sel = match n {
             Expr::VectorSelector(v) => v,

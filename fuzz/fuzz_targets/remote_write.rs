@@ -13,16 +13,28 @@ use libfuzzer_sys::fuzz_target;
 fn comparable(s: &DecodedSeries) -> impl PartialEq + std::fmt::Debug + '_ {
     (
         &s.labels,
-        s.samples.iter().map(|&(t, v)| (t, v.to_bits())).collect::<Vec<_>>(),
+        s.samples
+            .iter()
+            .map(|&(t, v)| (t, v.to_bits()))
+            .collect::<Vec<_>>(),
         s.histograms,
         s.exemplars,
     )
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, body)) = data.split_first() else { return };
-    let protocol = if sel & 1 == 0 { Protocol::V1 } else { Protocol::V2 };
-    let limits = Limits { max_body_bytes: 1 << 20, max_decompressed_bytes: 4 << 20 };
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let protocol = if sel & 1 == 0 {
+        Protocol::V1
+    } else {
+        Protocol::V2
+    };
+    let limits = Limits {
+        max_body_bytes: 1 << 20,
+        max_decompressed_bytes: 4 << 20,
+    };
     let raw = if sel & 2 == 0 {
         match decompress(body, &limits) {
             Ok(raw) => {

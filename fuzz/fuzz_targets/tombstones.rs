@@ -29,7 +29,9 @@ fn check(bytes: &[u8]) {
             let enc = t.encode();
             assert_eq!(Tombstones::decode(&enc, path).unwrap(), t);
         }
-        Err(Error::CorruptFile { path: p, offset, .. }) => {
+        Err(Error::CorruptFile {
+            path: p, offset, ..
+        }) => {
             assert_eq!(p, path);
             assert!(offset as usize <= bytes.len());
         }

@@ -26,6 +26,10 @@ struct Args {
     /// Scratch directory for the databases (emptied first).
     #[arg(long, default_value = "/tmp/ember-block-bytes")]
     dir: PathBuf,
+    /// Also rewrite the compacted block's chunks with several zstd tier settings (level, frame size,
+    /// format version) and report size and read/write times for each.
+    #[arg(long)]
+    sweep: bool,
 }
 
 const H: i64 = 3600 * 1000;
@@ -56,7 +60,111 @@ fn main() -> anyhow::Result<()> {
     );
     for compress in [false, true] {
         let dir = args.dir.join(if compress { "zstd" } else { "plain" });
-        run(&dir, &data, mint, maxt, compress)?;
+        let block = run(&dir, &data, mint, maxt, compress)?;
+        if !compress && args.sweep {
+            sweep(
+                &block.join("chunks"),
+                &args.dir.join("sweep"),
+                samples as f64,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Rewrites the chunks of the plain compacted block at `chunks` with each zstd tier setting; reports
+/// bytes per sample, the time to write the tier, to read every chunk back in order and to read single
+/// chunks at random (each through a fresh reader, so no cached frame helps), and checks every chunk
+/// reads back byte for byte.
+fn sweep(chunks: &Path, scratch: &Path, samples: f64) -> anyhow::Result<()> {
+    use ember::chunks::{ChunkReader, ChunkWriter, RawChunk, ZstdParams};
+    let plain = ChunkReader::open(chunks)?;
+    let all: Vec<(ember::chunks::ChunkRef, u8, Vec<u8>)> = plain
+        .iter()
+        .map(|r| r.map(|(r, c)| (r, c.encoding, c.data.to_vec())))
+        .collect::<Result<_, _>>()?;
+    let mut configs = vec![ZstdParams::v1(3)];
+    for (level, frame_kib) in [
+        (3, 64),
+        (9, 64),
+        (3, 128),
+        (9, 128),
+        (3, 256),
+        (3, 1024),
+        (9, 256),
+        (19, 256),
+        (9, 1024),
+        (19, 1024),
+    ] {
+        configs.push(ZstdParams {
+            level,
+            frame_target: frame_kib << 10,
+            ..ZstdParams::default()
+        });
+    }
+    for params in configs {
+        let dir = scratch.join(format!(
+            "v{}-l{}-f{}",
+            params.version, params.level, params.frame_target
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let started = Instant::now();
+        let mut w = ChunkWriter::create(&dir)?.with_zstd_params(params);
+        for (r, enc, data) in &all {
+            let got = w.write_chunks(&[RawChunk {
+                encoding: *enc,
+                data,
+            }])?;
+            anyhow::ensure!(
+                got == [*r],
+                "reference {got:?} differs from the plain {r:?}"
+            );
+        }
+        let (_, stats) = w.finish_with_stats()?;
+        let write_s = started.elapsed().as_secs_f64();
+        let bytes = dir_bytes(&dir);
+        let started = Instant::now();
+        let rd = ChunkReader::open(&dir)?;
+        let mut decoded = 0usize;
+        for (r, enc, data) in &all {
+            let c = rd.read(*r)?;
+            anyhow::ensure!(
+                c.encoding == *enc && c.data.as_ref() == &data[..],
+                "chunk {r:?} reads back different bytes"
+            );
+            if *enc == ember::chunkenc::ENCODING_XOR {
+                let mut it = ember::chunkenc::XorIterator::new(&c.data)?;
+                while it.next_sample().is_some() {
+                    decoded += 1;
+                }
+            }
+        }
+        anyhow::ensure!(decoded as f64 == samples, "decoded {decoded} samples");
+        let read_s = started.elapsed().as_secs_f64();
+        // Random single-chunk reads, each on a cold reader (opening included).
+        let picks = 200;
+        let started = Instant::now();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..picks {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (r, _, _) = &all[(x % all.len() as u64) as usize];
+            let rd = ChunkReader::open(&dir)?;
+            std::hint::black_box(rd.read(*r)?);
+        }
+        let one_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(picks);
+        println!(
+            "{{\"kind\":\"tier_sweep\",\"version\":{},\"level\":{},\"frame_kib\":{},\"chunk_bytes\":{bytes},\"chunk_bytes_per_sample\":{:.4},\"write_s\":{write_s:.2},\"read_all_chunks_s\":{read_s:.2},\"cold_read_one_chunk_us\":{one_us:.0},\"decimal_chunks\":{},\"float_chunks\":{},\"raw_chunks\":{}}}",
+            params.version,
+            params.level,
+            params.frame_target >> 10,
+            bytes as f64 / samples,
+            stats.decimal_chunks,
+            stats.float_chunks,
+            stats.raw_chunks,
+        );
+        std::fs::remove_dir_all(&dir)?;
     }
     Ok(())
 }
@@ -67,7 +175,7 @@ fn run(
     mint: i64,
     maxt: i64,
     compress: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<PathBuf> {
     let _ = std::fs::remove_dir_all(dir);
     let db = Db::open(
         dir,
@@ -164,7 +272,7 @@ fn run(
         hb_bytes as f64 / hb_samples.max(1) as f64,
     );
     db.close()?;
-    Ok(())
+    Ok(bdir)
 }
 
 fn dir_bytes(p: &Path) -> u64 {

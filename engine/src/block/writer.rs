@@ -118,7 +118,7 @@ fn fill(
     }
     let mut cw = ChunkWriter::create(tmp.join(CHUNKS_DIRNAME))?;
     if zstd_chunks {
-        cw = cw.with_zstd(crate::chunks::compressed::ZSTD_LEVEL);
+        cw = cw.with_default_zstd();
     }
     let mut metas = Vec::new();
     let mut raw = Vec::new();

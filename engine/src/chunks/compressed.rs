@@ -16,29 +16,42 @@
 
 use std::path::Path;
 
+use super::columnar::{self, EncodeStats};
 use super::segment::{corrupt, parse_frame};
 use super::{RawChunk, SEGMENT_HEADER_SIZE};
 use crate::Result;
 
 /// Magic number of a compressed segment, big-endian: ASCII "EMZC". Not Prometheus' `0x85BD40DD`.
 pub const ZSTD_SEGMENT_MAGIC: u32 = 0x454D_5A43;
-/// The only compressed segment version there is.
+/// Version 1: each zstd frame holds chunk frames as they are (still read; written on request).
 pub const ZSTD_SEGMENT_FORMAT_V1: u8 = 1;
+/// Version 2: each zstd frame holds a columnar payload ([`super::columnar`]) that decodes to the chunk
+/// frames. What the writer produces by default.
+pub const ZSTD_SEGMENT_FORMAT_V2: u8 = 2;
 /// Footer: table offset (u64), frame count (u32), table CRC-32C (u32), logical length (u32), magic (u32).
 pub const ZSTD_FOOTER_SIZE: usize = 24;
-/// One frame table entry: logical start, logical length, compressed length, CRC-32C of the compressed
-/// bytes (u32 each).
+/// One version 1 frame table entry: logical start, logical length, compressed length, CRC-32C of the
+/// compressed bytes (u32 each).
 pub const ZSTD_FRAME_ENTRY_SIZE: usize = 16;
-/// A frame is closed once it holds at least this many uncompressed bytes. Larger frames compress
-/// better; smaller ones make reading one chunk cheaper (a whole frame is decompressed to read it).
+/// One version 2 entry: logical start, logical length, payload length (the decompressed columnar
+/// bytes), compressed length, CRC-32C (u32 each).
+pub const ZSTD_FRAME_ENTRY_SIZE_V2: usize = 20;
+/// Version 1 writers close a frame once it holds at least this many chunk-frame bytes. Larger frames
+/// compress better; smaller ones make reading one chunk cheaper (a whole frame is decompressed to read it).
 pub const ZSTD_FRAME_TARGET: usize = 64 << 10;
+/// The same for version 2 (columnar) frames: see `docs/benchmarks.md` for the measured trade-off.
+pub const ZSTD_FRAME_TARGET_V2: usize = 128 << 10;
 /// Most uncompressed bytes one frame may hold. The reader refuses larger claims before allocating, so a
 /// damaged or hostile table cannot make it reserve gigabytes; the writer refuses chunks that would not
 /// fit.
 pub const ZSTD_MAX_FRAME: usize = 64 << 20;
-/// Compression level used by the writer: zstd's default, a good ratio at a speed that keeps compaction
-/// bound by reading its inputs.
+/// Compression level of version 1 segments: zstd's default, a good ratio at a speed that keeps
+/// compaction bound by reading its inputs.
 pub const ZSTD_LEVEL: i32 = 3;
+/// Compression level of version 2 segments. Building the columns costs more than zstd at this level, so
+/// 9 adds little write time for 2 % fewer bytes; 19 takes five times as long for 4 % more
+/// (`docs/benchmarks.md`).
+pub const ZSTD_LEVEL_V2: i32 = 9;
 
 /// One entry of the frame table, with the file offset of the frame's compressed bytes (implied by the
 /// order of the frames, which are stored back to back after the header).
@@ -46,8 +59,10 @@ pub const ZSTD_LEVEL: i32 = 3;
 pub struct FrameEntry {
     /// Logical offset of the first chunk frame the zstd frame holds.
     pub logical_start: u32,
-    /// Uncompressed bytes.
+    /// Bytes of chunk frames the zstd frame stands for.
     pub logical_len: u32,
+    /// Bytes zstd decompresses to: `logical_len` in version 1, the columnar payload in version 2.
+    pub payload_len: u32,
     /// Offset of the compressed bytes in the file.
     pub file_offset: u64,
     pub compressed_len: u32,
@@ -72,6 +87,7 @@ pub fn is_zstd_segment(bytes: &[u8]) -> bool {
 /// segment's bytes (and its path, for errors) as arguments, so it can sit next to a memory map.
 #[derive(Debug, Clone)]
 pub struct ZstdSegment {
+    version: u8,
     frames: Vec<FrameEntry>,
     logical_len: u32,
 }
@@ -116,7 +132,7 @@ impl ZstdSegment {
             ));
         }
         let version = bytes.get(4).copied().unwrap_or_default();
-        if version != ZSTD_SEGMENT_FORMAT_V1 {
+        if version != ZSTD_SEGMENT_FORMAT_V1 && version != ZSTD_SEGMENT_FORMAT_V2 {
             return Err(corrupt(
                 path,
                 4,
@@ -139,7 +155,12 @@ impl ZstdSegment {
                 ),
             ));
         }
-        let table_len = (num_frames as usize).checked_mul(ZSTD_FRAME_ENTRY_SIZE);
+        let entry_size = if version == ZSTD_SEGMENT_FORMAT_V1 {
+            ZSTD_FRAME_ENTRY_SIZE
+        } else {
+            ZSTD_FRAME_ENTRY_SIZE_V2
+        };
+        let table_len = (num_frames as usize).checked_mul(entry_size);
         let table_start = usize::try_from(table_offset).ok();
         let table = match (table_start, table_len) {
             (Some(s), Some(n)) if s >= SEGMENT_HEADER_SIZE && s.checked_add(n) == Some(foot) => {
@@ -169,14 +190,22 @@ impl ZstdSegment {
         let mut frames = Vec::with_capacity(num_frames as usize);
         let mut file_offset = SEGMENT_HEADER_SIZE as u64;
         let mut logical = SEGMENT_HEADER_SIZE as u64;
-        for (i, e) in table.chunks_exact(ZSTD_FRAME_ENTRY_SIZE).enumerate() {
-            let at = table_offset as usize + i * ZSTD_FRAME_ENTRY_SIZE;
+        for (i, e) in table.chunks_exact(entry_size).enumerate() {
+            let at = table_offset as usize + i * entry_size;
+            let logical_len = be32(e, 0x4).unwrap_or_default();
+            // Version 2 entries carry the payload length between logical and compressed length.
+            let (payload_len, rest) = if version == ZSTD_SEGMENT_FORMAT_V1 {
+                (logical_len, 8)
+            } else {
+                (be32(e, 8).unwrap_or_default(), 12)
+            };
             let f = FrameEntry {
                 logical_start: be32(e, 0).unwrap_or_default(),
-                logical_len: be32(e, 4).unwrap_or_default(),
+                logical_len,
+                payload_len,
                 file_offset,
-                compressed_len: be32(e, 8).unwrap_or_default(),
-                crc: be32(e, 12).unwrap_or_default(),
+                compressed_len: be32(e, rest).unwrap_or_default(),
+                crc: be32(e, rest + 4).unwrap_or_default(),
             };
             let bad =
                 |reason: String| corrupt(path, at, format!("frame table entry {i}: {reason}"));
@@ -190,6 +219,14 @@ impl ZstdSegment {
                 return Err(bad(format!(
                     "logical length {} outside 1..={ZSTD_MAX_FRAME}",
                     f.logical_len
+                )));
+            }
+            if version == ZSTD_SEGMENT_FORMAT_V2
+                && f.payload_len as usize > columnar::max_payload(f.logical_len as usize)
+            {
+                return Err(bad(format!(
+                    "payload length {} is more than a {}-byte frame can need",
+                    f.payload_len, f.logical_len
                 )));
             }
             logical = f.logical_end();
@@ -216,6 +253,7 @@ impl ZstdSegment {
             ));
         }
         Ok(ZstdSegment {
+            version,
             frames,
             logical_len,
         })
@@ -224,6 +262,11 @@ impl ZstdSegment {
     /// The frames, in file (and logical) order.
     pub fn frames(&self) -> &[FrameEntry] {
         &self.frames
+    }
+
+    /// The segment's format version ([`ZSTD_SEGMENT_FORMAT_V1`] or [`ZSTD_SEGMENT_FORMAT_V2`]).
+    pub fn version(&self) -> u8 {
+        self.version
     }
 
     /// Length of the uncompressed segment the frames stand for, header included.
@@ -260,7 +303,8 @@ impl ZstdSegment {
     }
 
     /// Decompresses frame `i` of `bytes` (the segment at `path`) after checking its CRC-32C; the result
-    /// has exactly the frame's logical length. Errors name the frame's offset in the file.
+    /// is the run of chunk frames (decoded from the columnar payload in version 2), exactly the frame's
+    /// logical length. Errors name the frame's offset in the file.
     pub fn decompress(&self, path: &Path, bytes: &[u8], i: usize) -> Result<Vec<u8>> {
         let Some(f) = self.frames.get(i) else {
             return Err(corrupt(
@@ -291,16 +335,20 @@ impl ZstdSegment {
                 f.crc
             )));
         }
-        let out = zstd::bulk::decompress(src, f.logical_len as usize)
+        let out = zstd::bulk::decompress(src, f.payload_len as usize)
             .map_err(|e| bad(format!("zstd: {e}")))?;
-        if out.len() != f.logical_len as usize {
+        if out.len() != f.payload_len as usize {
             return Err(bad(format!(
                 "decompressed to {} bytes, the table says {}",
                 out.len(),
-                f.logical_len
+                f.payload_len
             )));
         }
-        Ok(out)
+        if self.version == ZSTD_SEGMENT_FORMAT_V1 {
+            return Ok(out);
+        }
+        columnar::decode(&out, f.logical_len as usize)
+            .map_err(|e| bad(format!("columnar payload: {e}")))
     }
 
     /// The chunk at logical `offset`, given `frame`, the decompressed bytes of frame `i` (which must
@@ -371,8 +419,43 @@ impl ZstdSegment {
     }
 }
 
+/// How a [`ZstdSegmentBuilder`] writes: format version, zstd level, and the chunk-frame bytes after
+/// which a zstd frame is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZstdParams {
+    pub version: u8,
+    pub level: i32,
+    pub frame_target: usize,
+}
+
+impl ZstdParams {
+    /// Version 2 (columnar) at `level`, with the default frame size.
+    pub fn columnar(level: i32) -> Self {
+        ZstdParams {
+            version: ZSTD_SEGMENT_FORMAT_V2,
+            level,
+            frame_target: ZSTD_FRAME_TARGET_V2,
+        }
+    }
+
+    /// Version 1 (chunk frames as they are) at `level`, 64 KiB frames.
+    pub fn v1(level: i32) -> Self {
+        ZstdParams {
+            version: ZSTD_SEGMENT_FORMAT_V1,
+            level,
+            frame_target: ZSTD_FRAME_TARGET,
+        }
+    }
+}
+
+impl Default for ZstdParams {
+    fn default() -> Self {
+        Self::columnar(ZSTD_LEVEL_V2)
+    }
+}
+
 /// Builds one compressed segment in memory-bounded steps: chunk frames go into a pending buffer, which
-/// becomes a zstd frame once it reaches [`ZSTD_FRAME_TARGET`]; [`ZstdSegmentBuilder::finish`] returns the
+/// becomes a zstd frame once it reaches the frame target; [`ZstdSegmentBuilder::finish`] returns the
 /// table and footer. The caller writes the header, every returned frame, then the tail, in that order.
 #[derive(Debug)]
 pub(crate) struct ZstdSegmentBuilder {
@@ -381,26 +464,28 @@ pub(crate) struct ZstdSegmentBuilder {
     table: Vec<u8>,
     num_frames: u32,
     file_pos: u64,
-    level: i32,
+    params: ZstdParams,
+    stats: EncodeStats,
 }
 
 impl ZstdSegmentBuilder {
-    pub(crate) fn new(level: i32) -> Self {
+    pub(crate) fn new(params: ZstdParams) -> Self {
         ZstdSegmentBuilder {
-            pending: Vec::with_capacity(ZSTD_FRAME_TARGET + 1024),
+            pending: Vec::with_capacity(params.frame_target.min(ZSTD_MAX_FRAME) + 1024),
             pending_start: SEGMENT_HEADER_SIZE as u32,
             table: Vec::new(),
             num_frames: 0,
             file_pos: SEGMENT_HEADER_SIZE as u64,
-            level,
+            params,
+            stats: EncodeStats::default(),
         }
     }
 
     /// The 8-byte header of a compressed segment.
-    pub(crate) fn header() -> [u8; SEGMENT_HEADER_SIZE] {
+    pub(crate) fn header(&self) -> [u8; SEGMENT_HEADER_SIZE] {
         let mut h = [0u8; SEGMENT_HEADER_SIZE];
         h[..4].copy_from_slice(&ZSTD_SEGMENT_MAGIC.to_be_bytes());
-        h[4] = ZSTD_SEGMENT_FORMAT_V1;
+        h[4] = self.params.version;
         h
     }
 
@@ -421,7 +506,7 @@ impl ZstdSegmentBuilder {
         for b in frame_bytes {
             self.pending.extend_from_slice(b);
         }
-        if self.pending.len() >= ZSTD_FRAME_TARGET {
+        if self.pending.len() >= self.params.frame_target {
             let more = self.flush()?;
             out = match (out, more) {
                 (Some(mut a), Some(b)) => {
@@ -439,18 +524,39 @@ impl ZstdSegmentBuilder {
         if self.pending.is_empty() {
             return Ok(None);
         }
-        let compressed = zstd::bulk::compress(&self.pending, self.level)?;
         let logical_len = self.pending.len() as u32;
+        let payload = if self.params.version == ZSTD_SEGMENT_FORMAT_V1 {
+            None
+        } else {
+            let mut stats = EncodeStats::default();
+            let mut p = columnar::encode(&self.pending, &mut stats);
+            if p.len() > columnar::max_payload(self.pending.len()) {
+                stats = EncodeStats {
+                    raw_chunks: stats.raw_chunks + stats.decimal_chunks + stats.float_chunks,
+                    ..EncodeStats::default()
+                };
+                p = columnar::encode_raw(&self.pending);
+            }
+            self.stats.decimal_chunks += stats.decimal_chunks;
+            self.stats.float_chunks += stats.float_chunks;
+            self.stats.raw_chunks += stats.raw_chunks;
+            Some(p)
+        };
+        let src = payload.as_deref().unwrap_or(&self.pending);
+        let payload_len = u32::try_from(src.len())
+            .map_err(|_| std::io::Error::other("a columnar payload exceeds 4 GiB"))?;
+        let compressed = zstd::bulk::compress(src, self.params.level)?;
         let compressed_len = u32::try_from(compressed.len())
             .map_err(|_| std::io::Error::other("a zstd frame exceeds 4 GiB"))?;
-        for v in [
-            self.pending_start,
-            logical_len,
-            compressed_len,
-            crc32c::crc32c(&compressed),
-        ] {
-            self.table.extend_from_slice(&v.to_be_bytes());
+        self.table
+            .extend_from_slice(&self.pending_start.to_be_bytes());
+        self.table.extend_from_slice(&logical_len.to_be_bytes());
+        if self.params.version != ZSTD_SEGMENT_FORMAT_V1 {
+            self.table.extend_from_slice(&payload_len.to_be_bytes());
         }
+        self.table.extend_from_slice(&compressed_len.to_be_bytes());
+        self.table
+            .extend_from_slice(&crc32c::crc32c(&compressed).to_be_bytes());
         self.num_frames += 1;
         self.file_pos += u64::from(compressed_len);
         self.pending_start = self.pending_start.saturating_add(logical_len);
@@ -458,8 +564,9 @@ impl ZstdSegmentBuilder {
         Ok(Some(compressed))
     }
 
-    /// The remaining frame (if any) followed by the frame table and footer.
-    pub(crate) fn finish(mut self) -> std::io::Result<Vec<u8>> {
+    /// The remaining frame (if any) followed by the frame table and footer, and how the segment's chunks
+    /// were stored.
+    pub(crate) fn finish(mut self) -> std::io::Result<(Vec<u8>, EncodeStats)> {
         let mut out = self.flush()?.unwrap_or_default();
         let table_offset = self.file_pos;
         let crc = crc32c::crc32c(&self.table);
@@ -469,6 +576,44 @@ impl ZstdSegmentBuilder {
         out.extend_from_slice(&crc.to_be_bytes());
         out.extend_from_slice(&self.pending_start.to_be_bytes());
         out.extend_from_slice(&ZSTD_SEGMENT_MAGIC.to_be_bytes());
-        Ok(out)
+        Ok((out, self.stats))
     }
+}
+
+/// One whole compressed segment in memory holding `chunks` in order, with the logical offset of each
+/// (what the lower half of its [`super::ChunkRef`] would be). No segment cutting: everything goes into
+/// one segment. For fuzzing and tests, which should not need files; [`super::ChunkWriter`] is the
+/// writer blocks use.
+pub fn encode_segment(
+    chunks: &[RawChunk<'_>],
+    params: ZstdParams,
+) -> std::io::Result<(Vec<u8>, Vec<u32>)> {
+    let mut b = ZstdSegmentBuilder::new(params);
+    let mut out = b.header().to_vec();
+    let mut offsets = Vec::with_capacity(chunks.len());
+    let mut pos = SEGMENT_HEADER_SIZE as u64;
+    for c in chunks {
+        let len = u32::try_from(c.data.len())
+            .map_err(|_| std::io::Error::other("chunk exceeds the 32-bit length field"))?;
+        let mut len_field = Vec::with_capacity(5);
+        let mut v = len;
+        while v >= 0x80 {
+            len_field.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        len_field.push(v as u8);
+        let frame_len = len_field.len() + c.data.len() + super::CHUNK_FRAME_FIXED_SIZE;
+        let offset = u32::try_from(pos)
+            .ok()
+            .filter(|_| ZstdSegmentBuilder::fits(frame_len))
+            .ok_or_else(|| std::io::Error::other("chunks exceed what one segment can address"))?;
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&[c.encoding]), c.data).to_be_bytes();
+        if let Some(f) = b.push(&[&len_field, &[c.encoding], c.data, &crc])? {
+            out.extend_from_slice(&f);
+        }
+        offsets.push(offset);
+        pos += frame_len as u64;
+    }
+    out.extend_from_slice(&b.finish()?.0);
+    Ok((out, offsets))
 }

@@ -15,6 +15,7 @@
 //! by default; [`compressed`]): same chunk frames at the same logical offsets, stored in zstd frames.
 //! [`ChunkReader`] reads both kinds; Prometheus reads only the plain one.
 
+pub mod columnar;
 pub mod compressed;
 pub(crate) mod reader;
 mod segment;
@@ -23,7 +24,8 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use compressed::{ZstdSegment, is_zstd_segment};
+pub use columnar::EncodeStats;
+pub use compressed::{ZstdParams, ZstdSegment, is_zstd_segment};
 pub use reader::{ChunkBuf, ChunkReader};
 pub use segment::{RawChunk, SegmentIter, read_chunk_at};
 pub use writer::ChunkWriter;

@@ -26,9 +26,27 @@ type CachedFrame = ((u32, usize), Arc<[u8]>);
 #[derive(Debug)]
 struct Segment {
     path: PathBuf,
-    map: Mmap,
+    map: SegmentBytes,
     /// The frame table, for an Ember zstd segment.
     zstd: Option<ZstdSegment>,
+}
+
+/// A segment's contents: mapped from its file, or handed over in memory
+/// ([`ChunkReader::from_segment_bytes`], for fuzzing and tools).
+#[derive(Debug)]
+enum SegmentBytes {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for SegmentBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            SegmentBytes::Mapped(m) => m,
+            SegmentBytes::Owned(v) => v,
+        }
+    }
 }
 
 /// A chunk read through [`ChunkReader::read`]: borrowed from a plain segment's mapping, or copied out
@@ -94,6 +112,31 @@ impl ChunkReader {
             }
             segments.push(open_segment(path)?);
         }
+        Ok(ChunkReader {
+            dir,
+            segments,
+            frames: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// A reader over segments held in memory, in order (the first is position 0), with the same checks
+    /// as [`ChunkReader::open`] makes on files; `dir` and each segment's path only name things in
+    /// errors. Lets a fuzzer or a tool read segment bytes without writing files.
+    pub fn from_segment_bytes(
+        dir: impl AsRef<Path>,
+        segments: Vec<(PathBuf, Vec<u8>)>,
+    ) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        if u32::try_from(segments.len()).is_err() {
+            return Err(Error::Corruption {
+                path: dir,
+                reason: "more segments than a chunk reference can number".to_string(),
+            });
+        }
+        let segments = segments
+            .into_iter()
+            .map(|(path, bytes)| segment_from(path, SegmentBytes::Owned(bytes)))
+            .collect::<Result<Vec<_>>>()?;
         Ok(ChunkReader {
             dir,
             segments,
@@ -302,6 +345,11 @@ fn open_segment(path: PathBuf) -> Result<Segment> {
     // temporary directory and renamed into place). Another process truncating the file underneath us
     // would be outside that contract, as it is for Prometheus.
     let map = unsafe { Mmap::map(&file) }.map_err(|e| io_err(&path, e))?;
+    segment_from(path, SegmentBytes::Mapped(map))
+}
+
+/// Checks the header (and for a zstd segment the frame table) of `map`, the contents of `path`.
+fn segment_from(path: PathBuf, map: SegmentBytes) -> Result<Segment> {
     if is_zstd_segment(&map) {
         let zstd = Some(ZstdSegment::parse(&path, &map)?);
         return Ok(Segment { path, map, zstd });

@@ -11,7 +11,8 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::compressed::ZstdSegmentBuilder;
+use super::columnar::EncodeStats;
+use super::compressed::{ZstdParams, ZstdSegmentBuilder};
 use super::{
     CHUNK_FRAME_FIXED_SIZE, ChunkRef, DEFAULT_SEGMENT_SIZE, MAX_CHUNK_LEN_FIELD_SIZE, RawChunk,
     SEGMENT_FORMAT_V1, SEGMENT_HEADER_SIZE, SEGMENT_MAGIC, segment_number, segment_path,
@@ -34,8 +35,10 @@ pub struct ChunkWriter {
     /// the logical length (what the segment would hold uncompressed), which is what references and
     /// segment cutting count.
     pos: u64,
-    /// zstd level when writing Ember's compressed segments instead of Prometheus' plain ones.
-    zstd_level: Option<i32>,
+    /// Set when writing Ember's compressed segments instead of Prometheus' plain ones.
+    zstd_params: Option<ZstdParams>,
+    /// Column statistics of the compressed segments finished so far.
+    zstd_stats: EncodeStats,
     /// The frames of the current compressed segment.
     zstd: Option<ZstdSegmentBuilder>,
 }
@@ -78,7 +81,8 @@ impl ChunkWriter {
             segments: Vec::new(),
             tail: None,
             pos: 0,
-            zstd_level: None,
+            zstd_params: None,
+            zstd_stats: EncodeStats::default(),
             zstd: None,
         })
     }
@@ -86,8 +90,19 @@ impl ChunkWriter {
     /// Writes Ember's zstd-compressed segments (`docs/format/chunk_segments.md`) at `level` instead of
     /// Prometheus' plain ones. References and segment cuts are the same as without compression. Takes
     /// effect from the next segment, so call it before the first chunk.
-    pub fn with_zstd(mut self, level: i32) -> Self {
-        self.zstd_level = Some(level);
+    pub fn with_zstd(self, level: i32) -> Self {
+        self.with_zstd_params(ZstdParams::columnar(level))
+    }
+
+    /// Ember's zstd segments with the default parameters (version 2, columnar).
+    pub fn with_default_zstd(self) -> Self {
+        self.with_zstd_params(ZstdParams::default())
+    }
+
+    /// [`ChunkWriter::with_zstd`] with every parameter chosen: format version (1 keeps chunk frames as
+    /// they are, 2 stores them as columns), zstd level and frame size. For tests and measurements.
+    pub fn with_zstd_params(mut self, params: ZstdParams) -> Self {
+        self.zstd_params = Some(params);
         self
     }
 
@@ -135,10 +150,15 @@ impl ChunkWriter {
     }
 
     /// Flushes and fsyncs the last segment and the directory; returns the segment files written.
-    pub fn finish(mut self) -> Result<Vec<PathBuf>> {
+    pub fn finish(self) -> Result<Vec<PathBuf>> {
+        self.finish_with_stats().map(|(files, _)| files)
+    }
+
+    /// [`ChunkWriter::finish`], also returning how the chunks of compressed segments were stored.
+    pub fn finish_with_stats(mut self) -> Result<(Vec<PathBuf>, EncodeStats)> {
         self.finish_tail()?;
         sync_dir(&self.dir)?;
-        Ok(std::mem::take(&mut self.segments))
+        Ok((std::mem::take(&mut self.segments), self.zstd_stats))
     }
 
     fn append(&mut self, c: &RawChunk<'_>) -> Result<ChunkRef> {
@@ -205,9 +225,10 @@ impl ChunkWriter {
         let mut header = [0u8; SEGMENT_HEADER_SIZE];
         header[..4].copy_from_slice(&SEGMENT_MAGIC.to_be_bytes());
         header[4] = SEGMENT_FORMAT_V1;
-        if let Some(level) = self.zstd_level {
-            header = ZstdSegmentBuilder::header();
-            self.zstd = Some(ZstdSegmentBuilder::new(level));
+        if let Some(params) = self.zstd_params {
+            let z = ZstdSegmentBuilder::new(params);
+            header = z.header();
+            self.zstd = Some(z);
         }
         w.write_all(&header).map_err(|e| io_err(&path, e))?;
         self.segments.push(path);
@@ -222,7 +243,10 @@ impl ChunkWriter {
         };
         let path = self.segments.last().cloned().unwrap_or_default();
         if let Some(z) = self.zstd.take() {
-            let tail = z.finish().map_err(|e| io_err(&path, e))?;
+            let (tail, t) = z.finish().map_err(|e| io_err(&path, e))?;
+            self.zstd_stats.decimal_chunks += t.decimal_chunks;
+            self.zstd_stats.float_chunks += t.float_chunks;
+            self.zstd_stats.raw_chunks += t.raw_chunks;
             w.write_all(&tail).map_err(|e| io_err(&path, e))?;
         }
         let file = w.into_inner().map_err(|e| io_err(&path, e.into_error()))?;
