@@ -21,6 +21,7 @@ use crate::appender::Appender;
 use crate::block::reader::Block;
 use crate::block::writer::{SeriesToWrite, write_block};
 use crate::block::{BlockMeta, dir as blockdir};
+use crate::chunks::{DecodedCacheStats, DecodedChunkCache};
 use crate::chunks_head::{HeadChunks, HeadChunksLoad};
 use crate::compact::plan;
 use crate::error::{Error, Result};
@@ -72,6 +73,10 @@ pub struct Options {
     /// attaches those chunks instead of rebuilding them from the WAL. Off: closed chunks stay in RAM
     /// (existing files are then left alone and the WAL replays everything).
     pub mmap_head_chunks: bool,
+    /// Bytes of decoded block chunks kept for later queries (`crate::chunks::DecodedChunkCache`):
+    /// repeated range queries over blocks (dashboard refreshes) copy samples instead of decoding
+    /// them again. 0 disables the cache. Filled only by queries; head chunks are not cached.
+    pub decoded_chunk_cache_bytes: usize,
 }
 
 impl Default for Options {
@@ -90,6 +95,7 @@ impl Default for Options {
             skip_corrupt_blocks: false,
             compress_compacted_chunks: false,
             mmap_head_chunks: true,
+            decoded_chunk_cache_bytes: 64 << 20,
         }
     }
 }
@@ -107,6 +113,8 @@ pub(crate) struct DbInner {
     /// exclusively by head compaction after it raised the head's floor: once compaction holds it, no
     /// commit that checked against the old floor is still applying samples to the range being written.
     pub(crate) commit_gate: RwLock<()>,
+    /// Decoded block chunks shared by all queries; `None` when disabled.
+    pub(crate) decoded: Option<Arc<DecodedChunkCache>>,
     closed: AtomicBool,
     _lock: File,
 }
@@ -220,15 +228,22 @@ impl Db {
                 dir,
                 head,
                 wal,
-                opts,
+                opts: opts.clone(),
                 blocks: RwLock::new(Arc::new(blocks)),
                 compact_lock: Mutex::new(()),
                 commit_gate: RwLock::new(()),
+                decoded: (opts.decoded_chunk_cache_bytes > 0)
+                    .then(|| Arc::new(DecodedChunkCache::new(opts.decoded_chunk_cache_bytes))),
                 closed: AtomicBool::new(false),
                 _lock: lock,
             }),
             replay: Arc::new(stats),
         })
+    }
+
+    /// Use of the decoded-chunk cache (`None` when `Options::decoded_chunk_cache_bytes` is 0).
+    pub fn decoded_cache_stats(&self) -> Option<DecodedCacheStats> {
+        self.inner.decoded.as_ref().map(|c| c.stats())
     }
 
     /// A new appender. Appenders are independent; many may be used from many threads at once.
@@ -410,6 +425,13 @@ impl Querier {
             .cloned()
             .collect();
         bs.sort_by_key(|b| b.meta().ulid);
+        if let Some(cache) = &self.db.decoded {
+            // Blocks are opened in several places (load, compaction, deletion); attaching here, where
+            // every query finds its blocks, covers them all.
+            for b in &bs {
+                b.use_decoded_cache(cache);
+            }
+        }
         bs
     }
 

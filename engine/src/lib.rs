@@ -49,7 +49,7 @@ pub mod tombstones;
 
 pub use appender::Appender;
 pub use block::{Block, BlockMeta};
-pub use chunks::{ChunkReader, ChunkRef, ChunkWriter};
+pub use chunks::{ChunkReader, ChunkRef, ChunkWriter, DecodedCacheStats};
 pub use chunks_head::{HeadChunkRef, HeadChunksLoad};
 pub use db::{Cardinality, CompactStats, Compactor, Db, DbStats, Options, Querier, TruncateStats};
 pub use delete::DeleteStats;

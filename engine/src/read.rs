@@ -238,6 +238,34 @@ impl Series {
             .sum();
         out.reserve(total);
         for c in &self.chunks {
+            if let ChunkData::Mapped {
+                reader,
+                segment,
+                start,
+                ..
+            } = &c.data
+                && let Some((cache, key)) = reader.decoded_cache(*segment, *start)
+            {
+                let decoded = match cache.get(&key) {
+                    Some(d) => d,
+                    None => {
+                        let mut buf = Vec::new();
+                        let r = decode_chunk(&c.data, &mut buf);
+                        if let Err(e) = r {
+                            // As the decoding path below: the samples before the damage, then the error.
+                            self.extend_in_range(out, &buf);
+                            return Err(e);
+                        }
+                        let d: Arc<[(i64, f64)]> = buf.into();
+                        cache.insert(key, d.clone());
+                        d
+                    }
+                };
+                if !self.extend_in_range(out, &decoded) {
+                    return Ok(());
+                }
+                continue;
+            }
             let mut it = XorIterator::new(c.data.bytes()?)?;
             if c.min_t >= self.mint && c.max_t <= self.maxt {
                 it.decode_into(out);
@@ -257,6 +285,15 @@ impl Series {
             }
         }
         Ok(())
+    }
+
+    /// Appends the samples of `chunk` (one decoded chunk, time-ordered) that lie in the series' range;
+    /// false when the chunk reaches past the range, so no later chunk can contribute.
+    fn extend_in_range(&self, out: &mut Vec<(i64, f64)>, chunk: &[(i64, f64)]) -> bool {
+        let lo = chunk.partition_point(|s| s.0 < self.mint);
+        let hi = chunk.partition_point(|s| s.0 <= self.maxt);
+        out.extend_from_slice(&chunk[lo..hi.max(lo)]);
+        hi == chunk.len()
     }
 
     /// Number of chunks the series spans in the range.

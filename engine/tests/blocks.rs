@@ -967,3 +967,64 @@ fn the_background_compactor_cuts_blocks_and_stops_with_its_handle() {
     let db = Db::open(dir, opts(1_000)).unwrap();
     assert_eq!(query_all(&db, i64::MIN, i64::MAX), want);
 }
+
+/// `want` restricted to `[mint, maxt]`, series without samples there left out.
+fn in_range(want: &Data, mint: i64, maxt: i64) -> Data {
+    want.iter()
+        .map(|(k, v)| {
+            let kept: Vec<(i64, u64)> = v
+                .iter()
+                .copied()
+                .filter(|&(t, _)| t >= mint && t <= maxt)
+                .collect();
+            (k.clone(), kept)
+        })
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
+}
+
+#[test]
+fn repeated_queries_over_blocks_answer_the_same_from_the_decoded_chunk_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = Db::open(dir, opts(2 * H)).unwrap();
+    let mut want = Data::new();
+    write(&db, 5, T0, 15_000, 960, &mut want);
+    db.compact().unwrap();
+    assert!(!db.blocks().is_empty());
+    let cold = db.decoded_cache_stats().unwrap();
+    assert_eq!((cold.hits, cold.misses, cold.entries), (0, 0, 0));
+
+    let (mint, maxt) = (T0, T0 + 4 * H);
+    assert_eq!(query_all(&db, mint, maxt), want);
+    let filled = db.decoded_cache_stats().unwrap();
+    assert!(filled.misses > 0 && filled.entries > 0, "{filled:?}");
+    assert_eq!(query_all(&db, mint, maxt), want);
+    let again = db.decoded_cache_stats().unwrap();
+    assert!(
+        again.hits >= filled.misses,
+        "second query decodes nothing: {again:?}"
+    );
+    assert_eq!(again.misses, filled.misses);
+    // Ranges that cut chunks in the middle take only their part of a cached chunk.
+    for (lo, hi) in [
+        (T0 + 7_500, T0 + H + 1),
+        (T0 + H + 30_000, T0 + 3 * H),
+        (T0, T0),
+    ] {
+        assert_eq!(
+            query_all(&db, lo, hi),
+            in_range(&want, lo, hi),
+            "[{lo}, {hi}]"
+        );
+    }
+    db.close().unwrap();
+
+    let off = Options {
+        decoded_chunk_cache_bytes: 0,
+        ..opts(2 * H)
+    };
+    let db = Db::open(dir, off).unwrap();
+    assert!(db.decoded_cache_stats().is_none());
+    assert_eq!(query_all(&db, mint, maxt), want);
+}

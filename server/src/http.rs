@@ -71,6 +71,52 @@ struct Metrics {
     head_min_time: Gauge,
     head_max_time: Gauge,
     compaction_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+    decoded_cache: DecodedCacheMetrics,
+}
+
+/// The engine's decoded-chunk cache, mirrored at scrape time (the engine counts; these report).
+#[derive(Default)]
+struct DecodedCacheMetrics {
+    hits: Counter,
+    misses: Counter,
+    bytes: Gauge,
+    budget: Gauge,
+    /// The engine's totals at the previous scrape, so the counters advance by the difference.
+    seen: (AtomicU64, AtomicU64),
+}
+
+impl DecodedCacheMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "ember_decoded_chunk_cache_hits",
+            "Block chunks a query found decoded in the cache",
+            self.hits.clone(),
+        );
+        registry.register(
+            "ember_decoded_chunk_cache_misses",
+            "Block chunks a query had to decode (and then offered to the cache)",
+            self.misses.clone(),
+        );
+        registry.register(
+            "ember_decoded_chunk_cache_bytes",
+            "Bytes of decoded samples the cache holds",
+            self.bytes.clone(),
+        );
+        registry.register(
+            "ember_decoded_chunk_cache_capacity_bytes",
+            "Most bytes the cache may hold (--storage.tsdb.decoded-chunk-cache-size)",
+            self.budget.clone(),
+        );
+    }
+
+    fn update(&self, st: ember::DecodedCacheStats) {
+        let prev = self.seen.0.swap(st.hits, Ordering::AcqRel);
+        self.hits.inc_by(st.hits.saturating_sub(prev));
+        let prev = self.seen.1.swap(st.misses, Ordering::AcqRel);
+        self.misses.inc_by(st.misses.saturating_sub(prev));
+        self.bytes.set(st.bytes as i64);
+        self.budget.set(st.budget_bytes as i64);
+    }
 }
 
 impl Metrics {
@@ -159,8 +205,11 @@ impl Metrics {
             "Time spent in compaction passes (head blocks, merges, retention)",
             compaction_seconds.clone(),
         );
+        let decoded_cache = DecodedCacheMetrics::default();
+        decoded_cache.register(&mut registry);
         Metrics {
             registry,
+            decoded_cache,
             compactions,
             compactions_failed,
             head_truncations,
@@ -428,6 +477,9 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
         let (lo, hi) = s.time_range.unwrap_or((i64::MAX, i64::MIN));
         m.head_min_time.set(lo);
         m.head_max_time.set(hi);
+        if let Some(c) = db.decoded_cache_stats() {
+            m.decoded_cache.update(c);
+        }
     }
     let mut out = String::new();
     if prometheus_client::encoding::text::encode(&mut out, &m.registry).is_err() {

@@ -91,6 +91,11 @@ struct Cli {
     /// 0: no size limit.
     #[arg(long = "storage.tsdb.retention.size", default_value = "0", value_parser = parse_bytes)]
     retention_size: usize,
+    /// Ember only: bytes of decoded block chunks kept for later queries (`64MB`, `0` disables).
+    /// Repeated range queries over blocks, such as dashboard refreshes, then copy samples instead of
+    /// decoding them again. Filled only by queries; see `ember_decoded_chunk_cache_*` metrics.
+    #[arg(long = "storage.tsdb.decoded-chunk-cache-size", default_value = "64MB", value_parser = parse_bytes)]
+    decoded_chunk_cache_size: usize,
     /// Time range of the blocks cut from the head (Prometheus' hidden flag of the same name).
     #[arg(long = "storage.tsdb.min-block-duration", default_value = "2h", value_parser = parse_flag_duration)]
     min_block_duration: std::time::Duration,
@@ -322,6 +327,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
             retention_bytes: (cli.retention_size > 0).then_some(cli.retention_size as u64),
             block_range_ms: (cli.min_block_duration.as_millis() as i64).max(1),
             max_block_duration_ms: cli.max_block_duration.map(|d| d.as_millis() as i64),
+            decoded_chunk_cache_bytes: cli.decoded_chunk_cache_size,
             ..Default::default()
         };
         let db = tokio::task::spawn_blocking(move || ember::Db::open(&dir, opts))

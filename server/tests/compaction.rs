@@ -158,6 +158,17 @@ fn blocks_cut_while_writing_answer_every_sample_once_and_survive_a_restart() {
         end,
     );
     assert_eq!(scalar_result(&last), (60.0 * 60.0 - 15.0) * 3.0);
+    // Those queries decoded block chunks into the cache; asking again finds them there and answers
+    // the same.
+    let misses = metric(port, "ember_decoded_chunk_cache_misses_total");
+    assert!(misses > 0.0, "block chunks were decoded");
+    assert!(metric(port, "ember_decoded_chunk_cache_bytes") > 0.0);
+    assert_eq!(
+        count(port),
+        written as f64,
+        "the same answer from cached chunks"
+    );
+    assert!(metric(port, "ember_decoded_chunk_cache_hits_total") >= misses);
     common::stop(ember, "ember");
 
     if common::peer_available("promtool") {

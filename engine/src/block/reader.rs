@@ -117,6 +117,11 @@ impl Block {
 
     /// Series matching all `matchers` (every series when empty) with samples in `[mint, maxt]`, sorted by
     /// labels. Deleted samples are hidden.
+    /// Lets queries keep this block's decoded chunks in `cache`.
+    pub(crate) fn use_decoded_cache(&self, cache: &Arc<crate::chunks::DecodedChunkCache>) {
+        self.chunks.use_decoded_cache(cache);
+    }
+
     pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
         let refs = self.refs(matchers)?;
         let mut out = Vec::with_capacity(refs.len());

@@ -17,6 +17,7 @@
 
 pub mod columnar;
 pub mod compressed;
+pub(crate) mod decoded_cache;
 pub(crate) mod reader;
 mod segment;
 mod writer;
@@ -26,6 +27,7 @@ mod tests;
 
 pub use columnar::EncodeStats;
 pub use compressed::{ZstdParams, ZstdSegment, is_zstd_segment};
+pub use decoded_cache::{DecodedCacheStats, DecodedChunkCache};
 pub use reader::{ChunkBuf, ChunkReader};
 pub use segment::{RawChunk, SegmentIter, read_chunk_at};
 pub use writer::ChunkWriter;

@@ -11,6 +11,7 @@ use memmap2::Mmap;
 use parking_lot::Mutex;
 
 use super::compressed::{ZstdSegment, is_zstd_segment};
+use super::decoded_cache::{DecodedChunkCache, next_reader_number};
 use super::segment::{check_header, corrupt, read_frame};
 use super::{ChunkRef, RawChunk, SegmentIter, segment_number};
 use crate::block::fileutil::io_err;
@@ -76,9 +77,31 @@ pub struct ChunkReader {
     segments: Vec<Segment>,
     /// Recently decompressed frames by (segment, frame), most recent last.
     frames: Mutex<Vec<CachedFrame>>,
+    /// Process-unique number naming this reader's chunks in the decoded-chunk cache.
+    number: u64,
+    /// Where queries keep this block's decoded chunks; unset for readers outside a [`crate::Db`]
+    /// (tools, tests), which then decode every time.
+    decoded: std::sync::OnceLock<Arc<DecodedChunkCache>>,
 }
 
 impl ChunkReader {
+    /// Lets queries keep this reader's decoded chunks in `cache` (the first cache set stays).
+    pub(crate) fn use_decoded_cache(&self, cache: &Arc<DecodedChunkCache>) {
+        if self.decoded.get().is_none() {
+            let _ = self.decoded.set(cache.clone());
+        }
+    }
+
+    /// The decoded-chunk cache and the key of the chunk at `start` of `segment`, if this reader has a
+    /// cache.
+    pub(crate) fn decoded_cache(
+        &self,
+        segment: u32,
+        start: u32,
+    ) -> Option<(&DecodedChunkCache, super::decoded_cache::Key)> {
+        Some((self.decoded.get()?, (self.number, segment, start)))
+    }
+
     /// Opens every segment file in `dir`. Segment files are the entries whose names are decimal numbers;
     /// they must be numbered 1, 2, … without gaps, since a reference counts positions, and a missing
     /// file would silently shift every later reference. An empty directory is a block without chunks.
@@ -116,6 +139,8 @@ impl ChunkReader {
             dir,
             segments,
             frames: Mutex::new(Vec::new()),
+            number: next_reader_number(),
+            decoded: std::sync::OnceLock::new(),
         })
     }
 
@@ -141,6 +166,8 @@ impl ChunkReader {
             dir,
             segments,
             frames: Mutex::new(Vec::new()),
+            number: next_reader_number(),
+            decoded: std::sync::OnceLock::new(),
         })
     }
 
