@@ -448,15 +448,16 @@ impl Querier {
     }
 
     fn select_inner(&self, matchers: &[Matcher], strict: bool) -> Result<Vec<Series>> {
+        // The head before the block list: a head compaction finishing in between then shows its
+        // samples twice (merged away) rather than in neither place.
+        let head = self.db.head.select(matchers, self.mint, self.maxt);
         let blocks = self.blocks();
         if blocks.is_empty() {
-            return Ok(self.db.head.select(matchers, self.mint, self.maxt));
+            return Ok(head);
         }
-        let (head, from_blocks) = self.per_source(
-            &blocks,
-            || self.db.head.select(matchers, self.mint, self.maxt),
-            |b| b.select(matchers, self.mint, self.maxt),
-        );
+        let from_blocks = per_block(&blocks, matchers, |b, refs| {
+            b.select_refs(refs, self.mint, self.maxt)
+        });
         let mut lists = Vec::with_capacity(blocks.len() + 1);
         for (b, r) in blocks.iter().zip(from_blocks) {
             match r {
@@ -471,32 +472,15 @@ impl Querier {
         Ok(merge_series_lists(lists, self.mint, self.maxt))
     }
 
-    /// Runs a read's part on the head and its part on each block concurrently, on rayon's shared
-    /// pool, and returns the block results in block order. Decoding a block's series entries (labels
-    /// and chunk references) is independent per source and was most of a block-backed selection's
-    /// time, so the sources go to different cores rather than one after another.
-    fn per_source<H: Send, B: Send>(
-        &self,
-        blocks: &[Arc<Block>],
-        head: impl FnOnce() -> H + Send,
-        block: impl Fn(&Block) -> B + Sync,
-    ) -> (H, Vec<B>) {
-        use rayon::prelude::*;
-        rayon::join(head, || blocks.par_iter().map(|b| block(b)).collect())
-    }
-
     /// The label sets of the series [`Querier::select`] returns, in the same order, without their
     /// samples.
     pub fn select_labels(&self, matchers: &[Matcher]) -> Vec<Labels> {
+        // The head first, as in `select_inner`.
+        let mut out = self.db.head.select_labels(matchers, self.mint, self.maxt);
         let blocks = self.blocks();
-        if blocks.is_empty() {
-            return self.db.head.select_labels(matchers, self.mint, self.maxt);
-        }
-        let (mut out, from_blocks) = self.per_source(
-            &blocks,
-            || self.db.head.select_labels(matchers, self.mint, self.maxt),
-            |b| b.select_labels(matchers, self.mint, self.maxt),
-        );
+        let from_blocks = per_block(&blocks, matchers, |b, refs| {
+            b.select_labels_refs(refs, self.mint, self.maxt)
+        });
         for (b, r) in blocks.iter().zip(from_blocks) {
             match r {
                 Ok(l) => out = merge_sorted_unique(out, l),
@@ -951,6 +935,68 @@ impl Db {
         }
         Ok(doomed)
     }
+}
+
+/// Runs a read's part on each block and returns the results in block order. Decoding a block's series
+/// entries (labels and chunk references) was most of a block-backed selection's time and is
+/// independent per block, so when the blocks hold enough matching series, a second thread takes the
+/// first blocks while this one takes the rest. A scoped thread rather than a shared pool: a long
+/// selection must not queue other queries' selections behind it.
+fn per_block<B: Send>(
+    blocks: &[Arc<Block>],
+    matchers: &[Matcher],
+    block: impl Fn(&Block, Vec<u64>) -> Result<B> + Sync,
+) -> Vec<Result<B>> {
+    // Postings first, on this thread: cheap, and they say how much decoding there is.
+    let refs: Vec<Result<Vec<u64>>> = blocks.iter().map(|b| b.refs(matchers)).collect();
+    let sizes: Vec<usize> = refs
+        .iter()
+        .map(|r| r.as_ref().map_or(0, Vec::len))
+        .collect();
+    let total: usize = sizes.iter().sum();
+    let run = |bs: &[Arc<Block>], rs: Vec<Result<Vec<u64>>>| -> Vec<Result<B>> {
+        bs.iter()
+            .zip(rs)
+            .map(|(b, r)| r.and_then(|r| block(b, r)))
+            .collect()
+    };
+    if total < PARALLEL_SELECT_MIN_SERIES || blocks.len() < 2 || !two_cores() {
+        return run(blocks, refs);
+    }
+    // Split where the first part holds about half of the series.
+    let mut acc = 0;
+    let split = sizes
+        .iter()
+        .position(|&n| {
+            acc += n;
+            acc * 2 >= total
+        })
+        .map_or(1, |i| i + 1)
+        .clamp(1, blocks.len() - 1);
+    let mut refs = refs;
+    let rest = refs.split_off(split);
+    let (first, second) = blocks.split_at(split);
+    std::thread::scope(|s| {
+        let a = s.spawn(|| run(first, refs));
+        let mut b = run(second, rest);
+        match a.join() {
+            Ok(mut a) => {
+                a.append(&mut b);
+                a
+            }
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+/// Below this many matching block series, decoding their index entries (about a microsecond each)
+/// takes less than starting a thread to share it.
+const PARALLEL_SELECT_MIN_SERIES: usize = 200;
+
+/// Whether this process may use a second core.
+fn two_cores() -> bool {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())) >= 2
 }
 
 /// The union of two sorted, duplicate-free lists, sorted and duplicate-free. A linear merge: the

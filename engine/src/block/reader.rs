@@ -106,7 +106,7 @@ impl Block {
         self.meta.min_time <= maxt && mint < self.meta.max_time
     }
 
-    fn refs(&self, matchers: &[Matcher]) -> Result<Vec<u64>> {
+    pub(crate) fn refs(&self, matchers: &[Matcher]) -> Result<Vec<u64>> {
         let r = if matchers.is_empty() {
             self.index.all_postings()
         } else {
@@ -115,15 +115,20 @@ impl Block {
         r.map_err(|e| index_err(&self.index_path, e))
     }
 
-    /// Series matching all `matchers` (every series when empty) with samples in `[mint, maxt]`, sorted by
-    /// labels. Deleted samples are hidden.
     /// Lets queries keep this block's decoded chunks in `cache`.
     pub(crate) fn use_decoded_cache(&self, cache: &Arc<crate::chunks::DecodedChunkCache>) {
         self.chunks.use_decoded_cache(cache);
     }
 
+    /// Series matching all `matchers` (every series when empty) with samples in `[mint, maxt]`, sorted by
+    /// labels. Deleted samples are hidden.
     pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
-        let refs = self.refs(matchers)?;
+        self.select_refs(self.refs(matchers)?, mint, maxt)
+    }
+
+    /// [`Block::select`] for the series `refs` (from [`Block::refs`]), so a caller can look at how
+    /// many series a selection holds before decoding their index entries.
+    pub(crate) fn select_refs(&self, refs: Vec<u64>, mint: i64, maxt: i64) -> Result<Vec<Series>> {
         let mut out = Vec::with_capacity(refs.len());
         let mut metas = Vec::new();
         for r in refs {
@@ -144,7 +149,16 @@ impl Block {
 
     /// The label sets [`Block::select`] would return, without their chunks.
     pub fn select_labels(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>> {
-        let refs = self.refs(matchers)?;
+        self.select_labels_refs(self.refs(matchers)?, mint, maxt)
+    }
+
+    /// [`Block::select_labels`] for the series `refs` (from [`Block::refs`]).
+    pub(crate) fn select_labels_refs(
+        &self,
+        refs: Vec<u64>,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<Labels>> {
         let mut out = Vec::with_capacity(refs.len());
         let mut metas = Vec::new();
         for r in refs {
