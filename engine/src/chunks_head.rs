@@ -318,7 +318,6 @@ pub(crate) struct HeadChunks {
 pub(crate) struct HeadChunkStats {
     pub(crate) chunks_written: AtomicU64,
     pub(crate) write_errors: AtomicU64,
-    pub(crate) files_deleted: AtomicU64,
 }
 
 /// A chunk the load found, for the replay to attach to its series.
@@ -668,9 +667,6 @@ impl HeadChunks {
                 Err(e) => return Err(io_err(&p, e)),
             }
         }
-        self.stats
-            .files_deleted
-            .fetch_add(doomed.len() as u64, Ordering::Relaxed);
         Ok(doomed.len())
     }
 
@@ -682,6 +678,11 @@ impl HeadChunks {
         } else {
             w.seq.max(w.last_on_disk).saturating_add(1)
         }
+    }
+
+    /// How many files are kept (mapped).
+    pub(crate) fn file_count(&self) -> usize {
+        self.files.read().len()
     }
 
     /// Numbers of the files currently kept.
