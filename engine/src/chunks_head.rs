@@ -318,7 +318,6 @@ pub(crate) struct HeadChunks {
 pub(crate) struct HeadChunkStats {
     pub(crate) chunks_written: AtomicU64,
     pub(crate) write_errors: AtomicU64,
-    pub(crate) files_deleted: AtomicU64,
 }
 
 /// A chunk the load found, for the replay to attach to its series.
@@ -443,17 +442,19 @@ impl HeadChunks {
             for c in &found {
                 load.max_series_ref = load.max_series_ref.max(c.series);
             }
+            // The walk touched every page of the map, which would count in the process' RSS for as
+            // long as the map lives; a fresh map for reading starts with no page touched.
+            drop(mapped);
             match damage {
                 None => {
                     found.into_iter().for_each(&mut on_chunk);
-                    files.insert(n, Arc::new(mapped));
+                    files.insert(n, Arc::new(MappedFile::open(&path, None)?));
                 }
                 Some(d) if i + 1 == numbers.len() && d.offset > FILE_HEADER_SIZE as u64 => {
                     // The newest file: keep what precedes the damage and cut the rest off, so new
                     // files follow a clean one.
                     tracing::warn!(file = %path.display(), offset = d.offset, reason = %d.reason,
                         "head chunk file damaged; cutting it at the damage, the WAL replays the rest");
-                    drop(mapped);
                     let f = File::options()
                         .write(true)
                         .open(&path)
@@ -666,9 +667,6 @@ impl HeadChunks {
                 Err(e) => return Err(io_err(&p, e)),
             }
         }
-        self.stats
-            .files_deleted
-            .fetch_add(doomed.len() as u64, Ordering::Relaxed);
         Ok(doomed.len())
     }
 
@@ -680,6 +678,11 @@ impl HeadChunks {
         } else {
             w.seq.max(w.last_on_disk).saturating_add(1)
         }
+    }
+
+    /// How many files are kept (mapped).
+    pub(crate) fn file_count(&self) -> usize {
+        self.files.read().len()
     }
 
     /// Numbers of the files currently kept.

@@ -149,6 +149,11 @@ pub struct DbStats {
     /// Loaded blocks and the bytes of their files.
     pub blocks: usize,
     pub blocks_bytes: u64,
+    /// Head chunk files in `chunks_head/`, chunks this process wrote to them, and writes that failed
+    /// (those chunks stayed in memory).
+    pub head_chunk_files: usize,
+    pub head_chunks_written: u64,
+    pub head_chunk_write_errors: u64,
 }
 
 impl Db {
@@ -288,6 +293,13 @@ impl Db {
             memory: h.memory(),
             blocks: blocks.len(),
             blocks_bytes: blocks.iter().map(|b| b.size()).sum(),
+            head_chunk_files: h.disk().map_or(0, |d| d.file_count()),
+            head_chunks_written: h
+                .disk()
+                .map_or(0, |d| d.stats.chunks_written.load(Ordering::Relaxed)),
+            head_chunk_write_errors: h
+                .disk()
+                .map_or(0, |d| d.stats.write_errors.load(Ordering::Relaxed)),
         }
     }
 

@@ -131,6 +131,10 @@ fn completed_chunks_land_in_chunk_files_and_leave_the_heap() {
     on.clone().close().unwrap();
     let on_mem = on.stats().memory.chunks;
     let off_mem = off.stats().memory.chunks;
+    assert_eq!(on.stats().head_chunks_written, 300);
+    assert_eq!(on.stats().head_chunk_files, 1);
+    assert_eq!(on.stats().head_chunk_write_errors, 0);
+    assert_eq!(off.stats().head_chunks_written, 0);
     eprintln!("head chunk bytes: mapped {on_mem}, in memory {off_mem}");
     // What stays in RAM per series: the open chunk and a 24-byte reference per completed chunk.
     assert!(

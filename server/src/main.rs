@@ -457,6 +457,19 @@ fn stats(dir: &std::path::Path, repair: bool) -> anyhow::Result<()> {
     if let Some((seg, off)) = r.repaired_at {
         println!("WAL was cut at segment {seg} offset {off}");
     }
+    println!(
+        "head chunks:     {} files, {} chunks mapped ({} WAL samples covered by them), {} left out as truncated",
+        r.head_chunks.files,
+        r.mmapped_chunks,
+        r.samples_in_mmapped_chunks,
+        r.mmapped_chunks_truncated
+    );
+    if let Some((path, off, reason)) = &r.head_chunks.damage {
+        println!(
+            "head chunk file {} damaged at byte {off} ({reason}); cut there, the WAL replayed the rest",
+            path.display()
+        );
+    }
     db.close()?;
     Ok(())
 }

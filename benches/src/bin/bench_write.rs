@@ -82,7 +82,8 @@ fn main() -> anyhow::Result<()> {
         let db = Db::open(&args.out, Options::default())?;
         let wall = started.elapsed().as_secs_f64();
         let cpu = ember_benches::cpu_seconds() - cpu0;
-        let n = db.replay_stats().samples;
+        // Samples of completed chunks are attached from chunks_head/ rather than re-appended.
+        let n = db.replay_stats().samples + db.replay_stats().samples_in_mmapped_chunks;
         println!(
             " > replay: {n} samples in {wall:.3} s wall, {cpu:.3} s CPU: {:.0} samples/s, {:.0} samples per CPU-second",
             n as f64 / wall,

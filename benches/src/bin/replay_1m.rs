@@ -37,6 +37,10 @@ struct Args {
     /// Only open `--out` once and print the replay figures (the child mode the reopens use).
     #[arg(long)]
     open_only: bool,
+    /// Keep completed chunks in RAM and replay everything from the WAL (no `chunks_head/`), as before
+    /// memory-mapped head chunks; applies to writing and to every reopen.
+    #[arg(long)]
+    no_mmap_head_chunks: bool,
 }
 
 /// Block-aligned start (a multiple of 2 h), so a 2 h run fills exactly one head chunk range.
@@ -50,11 +54,12 @@ fn main() -> anyhow::Result<()> {
     write(&args)?;
     let exe = std::env::current_exe()?;
     for k in 1..=args.reopens {
-        let out = std::process::Command::new(&exe)
-            .arg("--open-only")
-            .arg("--out")
-            .arg(&args.out)
-            .output()?;
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.arg("--open-only").arg("--out").arg(&args.out);
+        if args.no_mmap_head_chunks {
+            cmd.arg("--no-mmap-head-chunks");
+        }
+        let out = cmd.output()?;
         if !out.status.success() {
             anyhow::bail!(
                 "reopen {k} failed: {}",
@@ -75,6 +80,7 @@ fn write(args: &Args) -> anyhow::Result<()> {
         &args.out,
         Options {
             wal_sync: SyncPolicy::Never,
+            mmap_head_chunks: !args.no_mmap_head_chunks,
             ..Options::default()
         },
     )?;
@@ -126,13 +132,15 @@ fn write(args: &Args) -> anyhow::Result<()> {
     let rss = ember_benches::rss_bytes();
     db.close()?;
     let wal_bytes = dir_bytes(&args.out.join("wal"))?;
+    let chunk_file_bytes = dir_bytes(&args.out.join("chunks_head")).unwrap_or(0);
     println!(
-        "write: {} series, {total} samples in {wall:.1} s wall, {cpu:.1} s CPU ({:.2} M samples/s), rss {} MiB, WAL {:.2} GiB ({:.2} B/sample)",
+        "write: {} series, {total} samples in {wall:.1} s wall, {cpu:.1} s CPU ({:.2} M samples/s), rss {} MiB, WAL {:.2} GiB ({:.2} B/sample), chunks_head {:.2} GiB",
         args.series,
         total as f64 / wall / 1e6,
         rss >> 20,
         wal_bytes as f64 / (1u64 << 30) as f64,
-        wal_bytes as f64 / total as f64
+        wal_bytes as f64 / total as f64,
+        chunk_file_bytes as f64 / (1u64 << 30) as f64
     );
     Ok(())
 }
@@ -141,19 +149,31 @@ fn open_once(args: &Args) -> anyhow::Result<()> {
     let rss0 = ember_benches::rss_bytes();
     let cpu0 = ember_benches::cpu_seconds();
     let started = Instant::now();
-    let db = Db::open(&args.out, Options::default())?;
+    let db = Db::open(
+        &args.out,
+        Options {
+            mmap_head_chunks: !args.no_mmap_head_chunks,
+            ..Options::default()
+        },
+    )?;
     let wall = started.elapsed().as_secs_f64();
     let cpu = ember_benches::cpu_seconds() - cpu0;
     let rss = ember_benches::rss_bytes();
     let st = db.replay_stats().clone();
     let series = db.stats().num_series;
+    // Every sample of the head is restored: appended from the WAL, or (its WAL record still read and
+    // skipped) held by a chunk attached from chunks_head/.
+    let restored = st.samples + st.samples_in_mmapped_chunks;
     println!(
-        "{wall:.2} s wall, {cpu:.2} s CPU, {} samples, {series} series, {:.2} M samples per CPU-second ({:.2} M/s wall), rss after open {} MiB (+{} MiB), {} segments, rejected {}, unknown ref {}",
+        "{wall:.2} s wall, {cpu:.2} s CPU, {restored} samples restored ({} appended from the WAL, {} in {} mapped chunks), {series} series, {:.2} M samples per CPU-second ({:.2} M/s wall), rss after open {} MiB (+{} MiB), head chunk bytes in RAM {} MiB, {} segments, rejected {}, unknown ref {}",
         st.samples,
-        st.samples as f64 / cpu / 1e6,
-        st.samples as f64 / wall / 1e6,
+        st.samples_in_mmapped_chunks,
+        st.mmapped_chunks,
+        restored as f64 / cpu / 1e6,
+        restored as f64 / wall / 1e6,
         rss >> 20,
         (rss - rss0) >> 20,
+        db.stats().memory.chunks >> 20,
         st.segments,
         st.rejected_samples,
         st.unknown_ref_samples

@@ -24,6 +24,10 @@ struct Args {
     /// 10 labels; the dataset's series have 3 to 6).
     #[arg(long, default_value_t = 0)]
     pad_labels: usize,
+    /// Keep completed chunks in RAM instead of memory-mapped head chunk files (the behaviour before
+    /// `chunks_head/`), for a before/after comparison with one build.
+    #[arg(long)]
+    no_mmap_head_chunks: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,6 +37,7 @@ fn main() -> anyhow::Result<()> {
         &args.dir,
         Options {
             wal_sync: SyncPolicy::Never,
+            mmap_head_chunks: !args.no_mmap_head_chunks,
             ..Options::default()
         },
     )?;
