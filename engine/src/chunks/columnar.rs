@@ -329,6 +329,11 @@ impl<'a> Cursor<'a> {
     }
 
     fn uvarint(&mut self) -> Result<u64, String> {
+        // Most columns are mostly one-byte values (zero deltas of deltas).
+        if let Some(&b) = self.b.get(self.pos).filter(|&&b| b < 0x80) {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
         let mut v = 0u64;
         for shift in (0..70).step_by(7) {
             let Some(&byte) = self.b.get(self.pos) else {
