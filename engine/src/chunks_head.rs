@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use memmap2::{Mmap, MmapOptions};
 use parking_lot::{Mutex, RwLock};
 
+use crate::chunks::decoded_cache::{DecodedChunkCache, Key as CacheKey, next_reader_number};
 use crate::error::{Error, Result};
 use crate::read::{ChunkData, ChunkFailure};
 
@@ -253,6 +254,10 @@ pub fn file_name(n: u32) -> String {
 pub(crate) struct MappedFile {
     path: PathBuf,
     map: Mmap,
+    /// Process-unique number naming this map's chunks in the decoded-chunk cache.
+    number: u64,
+    /// Where queries keep this file's decoded chunks (set when the head hands out a chunk of it).
+    decoded: std::sync::OnceLock<Arc<DecodedChunkCache>>,
 }
 
 impl MappedFile {
@@ -269,7 +274,16 @@ impl MappedFile {
         Ok(MappedFile {
             path: path.to_path_buf(),
             map,
+            number: next_reader_number(),
+            decoded: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The decoded-chunk cache and the key of the chunk whose data starts at `start`, once the head
+    /// has a cache. Chunks below the flushed length never change, so a key stays valid for the map's
+    /// lifetime.
+    pub(crate) fn decoded_cache(&self, start: u32) -> Option<(&DecodedChunkCache, CacheKey)> {
+        Some((self.decoded.get()?, (self.number, 0, start)))
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {
@@ -311,6 +325,8 @@ pub(crate) struct HeadChunks {
     cur_seq: AtomicU32,
     flushed: AtomicU64,
     pub(crate) stats: HeadChunkStats,
+    /// The database's decoded-chunk cache, handed to each file a query reads from.
+    decoded: std::sync::OnceLock<Arc<DecodedChunkCache>>,
 }
 
 /// Counters for self-metrics and tests.
@@ -348,6 +364,11 @@ pub struct HeadChunksLoad {
 }
 
 impl HeadChunks {
+    /// Lets queries keep decoded chunks of these files in `cache`.
+    pub(crate) fn use_decoded_cache(&self, cache: &Arc<DecodedChunkCache>) {
+        let _ = self.decoded.set(cache.clone());
+    }
+
     /// Opens `<data dir>/chunks_head`, creating it if missing, maps every file and walks its chunks.
     /// `on_chunk` gets every intact XOR chunk in file order. Damage is repaired as described on
     /// [`HeadChunksLoad::damage`]; only I/O errors fail the open.
@@ -498,6 +519,7 @@ impl HeadChunks {
                 }),
                 cur_seq: AtomicU32::new(0),
                 flushed: AtomicU64::new(0),
+                decoded: std::sync::OnceLock::new(),
                 stats: HeadChunkStats::default(),
             },
             load,
@@ -618,6 +640,11 @@ impl HeadChunks {
         let Some(file) = self.files.read().get(&seq).cloned() else {
             return self.failed(r, format!("head chunk file {} is gone", file_name(seq)));
         };
+        if let Some(c) = self.decoded.get()
+            && file.decoded.get().is_none()
+        {
+            let _ = file.decoded.set(c.clone());
+        }
         match frame_data(file.bytes(), off as usize) {
             Some((start, len)) => ChunkData::Head {
                 file,

@@ -75,7 +75,8 @@ pub struct Options {
     pub mmap_head_chunks: bool,
     /// Bytes of decoded block chunks kept for later queries (`crate::chunks::DecodedChunkCache`):
     /// repeated range queries over blocks (dashboard refreshes) copy samples instead of decoding
-    /// them again. 0 disables the cache. Filled only by queries; head chunks are not cached.
+    /// them again. 0 disables the cache. Filled only by queries, with block chunks and the head's
+    /// memory-mapped chunks (the chunk still being appended to is decoded every time).
     pub decoded_chunk_cache_bytes: usize,
 }
 
@@ -192,6 +193,11 @@ impl Db {
         } else {
             (None, MappedIndex::default(), HeadChunksLoad::default())
         };
+        let decoded = (opts.decoded_chunk_cache_bytes > 0)
+            .then(|| Arc::new(DecodedChunkCache::new(opts.decoded_chunk_cache_bytes)));
+        if let (Some(d), Some(c)) = (&disk, &decoded) {
+            d.use_decoded_cache(c);
+        }
         let head = Head::new(
             ChunkOpts {
                 chunk_range: opts.block_range_ms.max(1),
@@ -237,8 +243,7 @@ impl Db {
                 blocks: RwLock::new(Arc::new(blocks)),
                 compact_lock: Mutex::new(()),
                 commit_gate: RwLock::new(()),
-                decoded: (opts.decoded_chunk_cache_bytes > 0)
-                    .then(|| Arc::new(DecodedChunkCache::new(opts.decoded_chunk_cache_bytes))),
+                decoded,
                 closed: AtomicBool::new(false),
                 _lock: lock,
             }),

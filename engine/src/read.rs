@@ -19,6 +19,7 @@ use ember_index::Labels;
 
 use crate::chunkenc::{XorAppender, XorIterator};
 use crate::chunks::ChunkReader;
+use crate::chunks::decoded_cache::{DecodedChunkCache, Key as CacheKey};
 use crate::error::Error;
 
 /// Samples per chunk when chunks are re-encoded (merged or cut by tombstones): Prometheus' target.
@@ -117,6 +118,22 @@ impl ChunkData {
                     reason: format!("chunk of {len} bytes lies outside its head chunk file"),
                 }),
             ChunkData::Failed(f) => Err(f.to_error()),
+        }
+    }
+
+    /// The decoded-chunk cache this chunk may be kept in, and its key there: block chunks and the
+    /// head's mapped chunks, which never change; not chunks on the heap (the head's open chunk,
+    /// merge results), which are cheap to find again or short-lived.
+    fn decoded_cache(&self) -> Option<(&DecodedChunkCache, CacheKey)> {
+        match self {
+            ChunkData::Mapped {
+                reader,
+                segment,
+                start,
+                ..
+            } => reader.decoded_cache(*segment, *start),
+            ChunkData::Head { file, start, .. } => file.decoded_cache(*start),
+            ChunkData::Mem(_) | ChunkData::Failed(_) => None,
         }
     }
 
@@ -238,14 +255,7 @@ impl Series {
             .sum();
         out.reserve(total);
         for c in &self.chunks {
-            if let ChunkData::Mapped {
-                reader,
-                segment,
-                start,
-                ..
-            } = &c.data
-                && let Some((cache, key)) = reader.decoded_cache(*segment, *start)
-            {
+            if let Some((cache, key)) = c.data.decoded_cache() {
                 let decoded = match cache.get(&key) {
                     Some(d) => d,
                     None => {

@@ -670,3 +670,32 @@ fn prometheus_accepts_the_chunk_files_ember_writes() {
     assert_eq!(corruptions, 1.0, "{log}");
     assert_eq!(got, want);
 }
+
+#[test]
+fn repeated_queries_read_mapped_head_chunks_from_the_decoded_cache_and_answer_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = open_db(tmp.path(), opts(true));
+    let mut want = Data::new();
+    // 400 steps: three completed chunks per series and an open one. Reopened, the completed chunks
+    // are read from the files (before, they may still sit in the write buffer).
+    write(&db, 4, 0, 400, &mut want);
+    db.close().unwrap();
+    let db = open_db(tmp.path(), opts(true));
+    assert_eq!(query_all(&db), want);
+    let first = db.decoded_cache_stats().unwrap();
+    assert!(
+        first.misses >= 4 * 3,
+        "mapped chunks were decoded: {first:?}"
+    );
+    assert_eq!(query_all(&db), want);
+    let second = db.decoded_cache_stats().unwrap();
+    assert_eq!(
+        second.misses, first.misses,
+        "nothing decoded again: {second:?}"
+    );
+    assert!(second.hits >= first.misses);
+    // New samples after the cache filled are still seen.
+    write(&db, 4, 400, 520, &mut want);
+    assert_eq!(query_all(&db), want);
+    db.close().unwrap();
+}

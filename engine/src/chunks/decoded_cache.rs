@@ -1,4 +1,4 @@
-//! A bounded, shared cache of decoded block chunks.
+//! A bounded, shared cache of decoded chunks that never change.
 //!
 //! A block's chunks never change once written, and dashboards ask for the same hours again and again
 //! (every refresh re-runs the same range queries, shifted by a few seconds). Decoding XOR chunks was
@@ -12,7 +12,8 @@
 //! never holds more than its budget, and a working set smaller than half of it stays resident.
 //!
 //! Does not own decoding (the query's series reader asks, decodes on a miss and offers the result),
-//! nor head chunks (they are not in blocks and are left out).
+//! nor deciding which chunks may be cached: block chunks and the head's memory-mapped chunks, which
+//! never change once written (`crate::read::ChunkData`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,8 +24,8 @@ use parking_lot::Mutex;
 /// Samples of one decoded chunk.
 pub(crate) type Decoded = Arc<[(i64, f64)]>;
 
-/// (reader number, segment, offset in the segment): names one chunk of one open block for as long
-/// as the process runs, since reader numbers are never reused.
+/// (reader or mapped-file number, segment, offset): names one chunk of one open block or head chunk
+/// file for as long as the process runs, since those numbers are never reused.
 pub(crate) type Key = (u64, u32, u32);
 
 /// Independent locks, so that the two threads of one query (and concurrent queries) rarely wait.
