@@ -256,22 +256,22 @@ impl Series {
         out.reserve(total);
         for c in &self.chunks {
             if let Some((cache, key)) = c.data.decoded_cache() {
-                let decoded = match cache.get(&key) {
-                    Some(d) => d,
+                let more = match cache.get(&key) {
+                    Some(d) => self.extend_in_range(out, &d),
                     None => {
-                        let mut buf = Vec::new();
-                        let r = decode_chunk(&c.data, &mut buf);
-                        if let Err(e) = r {
-                            // As the decoding path below: the samples before the damage, then the error.
-                            self.extend_in_range(out, &buf);
-                            return Err(e);
+                        // Decoded in place, then copied once into the cache and cut to the range.
+                        let from = out.len();
+                        let r = decode_chunk(&c.data, out);
+                        if r.is_ok() {
+                            cache.insert(key, Arc::from(&out[from..]));
                         }
-                        let d: Arc<[(i64, f64)]> = buf.into();
-                        cache.insert(key, d.clone());
-                        d
+                        let more = self.keep_in_range(out, from);
+                        // As the decoding path below: the samples before the damage, then the error.
+                        r?;
+                        more
                     }
                 };
-                if !self.extend_in_range(out, &decoded) {
+                if !more {
                     return Ok(());
                 }
                 continue;
@@ -304,6 +304,18 @@ impl Series {
         let hi = chunk.partition_point(|s| s.0 <= self.maxt);
         out.extend_from_slice(&chunk[lo..hi.max(lo)]);
         hi == chunk.len()
+    }
+
+    /// [`Series::extend_in_range`] for a chunk already appended to `out` at `from`: drops its
+    /// samples outside the series' range.
+    fn keep_in_range(&self, out: &mut Vec<(i64, f64)>, from: usize) -> bool {
+        let chunk = &out[from..];
+        let lo = chunk.partition_point(|s| s.0 < self.mint);
+        let hi = chunk.partition_point(|s| s.0 <= self.maxt).max(lo);
+        let whole = hi == chunk.len();
+        out.truncate(from + hi);
+        out.drain(from..from + lo);
+        whole
     }
 
     /// Number of chunks the series spans in the range.

@@ -31,6 +31,9 @@ struct Args {
     /// `/api/v1/series` does, instead of evaluating it.
     #[arg(long)]
     series: bool,
+    /// Bytes of the decoded-chunk cache (0 disables it, so every run decodes; default as `Options`).
+    #[arg(long)]
+    decoded_cache_bytes: Option<usize>,
 }
 
 /// One evaluation; a function of its own so `valgrind --tool=callgrind --collect-atstart=no
@@ -50,7 +53,11 @@ fn run_once(engine: &Engine, db: &Db, a: &Args, end: i64) -> anyhow::Result<()> 
 
 fn main() -> anyhow::Result<()> {
     let a = Args::parse();
-    let db = Db::open(&a.dir, Options::default())?;
+    let mut opts = Options::default();
+    if let Some(b) = a.decoded_cache_bytes {
+        opts.decoded_chunk_cache_bytes = b;
+    }
+    let db = Db::open(&a.dir, opts)?;
     let end = match a.end {
         Some(e) => e,
         None => db.stats().time_range.map_or(0, |(_, max)| max),
