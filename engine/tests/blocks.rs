@@ -1040,3 +1040,38 @@ fn repeated_queries_over_blocks_answer_the_same_from_the_decoded_chunk_cache() {
     assert!(db.decoded_cache_stats().is_none());
     assert_eq!(query_all(&db, mint, maxt), want);
 }
+
+#[test]
+fn series_listings_over_blocks_match_the_series_a_query_selects() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), opts(2 * H)).unwrap();
+    let mut want = Data::new();
+    write(&db, 6, T0, 15_000, 960, &mut want);
+    db.compact().unwrap();
+    assert!(!db.blocks().is_empty());
+    let listed = |db: &Db, lo: i64, hi: i64| -> Vec<String> {
+        db.querier(lo, hi)
+            .select_labels(&[])
+            .iter()
+            .map(label_text)
+            .collect()
+    };
+    let selected =
+        |db: &Db, lo: i64, hi: i64| -> Vec<String> { query_all(db, lo, hi).into_keys().collect() };
+    // Whole blocks (listed without decoding chunk references), part of one, and between samples.
+    for (lo, hi) in [
+        (T0, T0 + 4 * H),
+        (i64::MIN, i64::MAX),
+        (T0 + H, T0 + H + 60_000),
+        (T0 + 1, T0 + 2),
+    ] {
+        assert_eq!(listed(&db, lo, hi), selected(&db, lo, hi), "[{lo}, {hi}]");
+    }
+    // A series deleted from the first block is no longer listed over that block's range.
+    let gone = Matcher::new(ember::MatchType::Equal, "s", "s03").unwrap();
+    db.delete(&[gone], i64::MIN, T0 + 2 * H - 1).unwrap();
+    let (lo, hi) = (T0, T0 + 2 * H - 1);
+    let names = listed(&db, lo, hi);
+    assert_eq!(names.len(), 5, "{names:?}");
+    assert_eq!(names, selected(&db, lo, hi));
+}

@@ -159,6 +159,26 @@ impl Block {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<Labels>> {
+        // A block wholly inside the range without deletions: every series with a chunk is live, so
+        // the chunk references need not be decoded at all.
+        let m = self.meta();
+        if self.tombstones.is_empty() && mint <= m.min_time && maxt >= m.max_time - 1 {
+            let mut out = Vec::with_capacity(refs.len());
+            for r in refs {
+                let mut labels = Labels::empty();
+                let chunks = self
+                    .index
+                    .series_labels(r, &mut labels)
+                    .map_err(|e| index_err(&self.index_path, e))?;
+                if chunks > 0 {
+                    out.push(labels);
+                }
+            }
+            if !out.is_sorted() {
+                out.sort();
+            }
+            return Ok(out);
+        }
         let mut out = Vec::with_capacity(refs.len());
         let mut metas = Vec::new();
         for r in refs {

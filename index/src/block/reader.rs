@@ -584,16 +584,17 @@ impl<B: AsRef<[u8]>> IndexReader<B> {
         uvarint_section(self.bytes(), off, end, "series entry")
     }
 
-    /// Reads series `series_ref` (a postings entry): its label set into
-    /// `labels` and its chunk metas into `chunks` (cleared first).
-    pub fn series(
-        &self,
-        series_ref: u64,
-        labels: &mut Labels,
-        chunks: &mut Vec<ChunkMeta>,
-    ) -> Result<(), Error> {
-        chunks.clear();
+    /// The labels of series `series_ref` and its number of chunks, without decoding the chunk
+    /// references (listing series needs only these). Checks the entry as [`IndexReader::series`]
+    /// does, up to the chunk count.
+    pub fn series_labels(&self, series_ref: u64, labels: &mut Labels) -> Result<usize, Error> {
         let mut c = self.series_entry(series_ref)?;
+        *labels = self.entry_labels(&mut c)?;
+        c.uvarint_usize("chunk count")
+    }
+
+    /// The label set at the start of a series entry; `c` is left at the chunk count.
+    fn entry_labels(&self, c: &mut Cursor<'_>) -> Result<Labels, Error> {
         let entry_at = c.offset();
         let n = c.uvarint_usize("label count")?;
         // Each label takes at least two bytes; bound the allocation by that.
@@ -610,9 +611,20 @@ impl<B: AsRef<[u8]>> IndexReader<B> {
                 .map_err(|e| relocate(e, at, "label value"))?;
             ls.push(Label::new(name, value));
         }
-        *labels = Labels::new(ls)
-            .map_err(|e| Error::corrupt(entry_at, format!("series labels invalid: {e}")))?;
+        Labels::new(ls).map_err(|e| Error::corrupt(entry_at, format!("series labels invalid: {e}")))
+    }
 
+    /// Reads series `series_ref` (a postings entry): its label set into
+    /// `labels` and its chunk metas into `chunks` (cleared first).
+    pub fn series(
+        &self,
+        series_ref: u64,
+        labels: &mut Labels,
+        chunks: &mut Vec<ChunkMeta>,
+    ) -> Result<(), Error> {
+        chunks.clear();
+        let mut c = self.series_entry(series_ref)?;
+        *labels = self.entry_labels(&mut c)?;
         let k = c.uvarint_usize("chunk count")?;
         if k > 0 {
             // Each chunk meta takes at least three bytes.
