@@ -56,8 +56,8 @@ pub struct Options {
     /// Blocks whose newest sample is this much older than the newest block's are deleted (Prometheus'
     /// `--storage.tsdb.retention.time`, default 15 d). 0 disables time retention.
     pub retention_ms: i64,
-    /// The oldest blocks are deleted while blocks plus WAL take more bytes than this (Prometheus'
-    /// `--storage.tsdb.retention.size`). `None` disables size retention.
+    /// The oldest blocks are deleted while blocks, WAL and head chunk files take more bytes than this
+    /// (Prometheus' `--storage.tsdb.retention.size`). `None` disables size retention.
     pub retention_bytes: Option<u64>,
     /// Largest block leveled compaction builds (`None`: 31 d, or a tenth of `retention_ms` when smaller).
     pub max_block_duration_ms: Option<i64>,
@@ -607,7 +607,7 @@ fn load_blocks(dir: &Path, opts: &Options) -> Result<Vec<Arc<Block>>> {
             tracing::info!(%ulid, "deleted obsolete block");
         }
     }
-    let doomed = beyond_retention(&loaded, opts, blockdir::dir_size(&dir.join("wal")));
+    let doomed = beyond_retention(&loaded, opts, head_bytes(dir));
     loaded.retain(|b| !doomed.contains(&b.meta().ulid));
     for ulid in doomed {
         blockdir::delete_block(dir, ulid)?;
@@ -625,9 +625,16 @@ fn meta_unreadable(e: &Error, block_dir: &Path) -> bool {
     }
 }
 
+/// What size retention counts for the head, as Prometheus' `Head.Size`: the WAL and the head chunk files.
+fn head_bytes(dir: &Path) -> u64 {
+    blockdir::dir_size(&dir.join("wal"))
+        + blockdir::dir_size(&dir.join(crate::chunks_head::DIR_NAME))
+}
+
 /// Blocks to delete by time and size retention, as Prometheus decides: by time, every block whose end is
-/// at least `retention_ms` before the newest block's end; by size, counting the WAL first and then blocks
-/// from newest to oldest, the block that crosses the limit and every older one.
+/// at least `retention_ms` before the newest block's end; by size, counting the head (WAL and chunk
+/// files) first and then blocks from newest to oldest, the block that crosses the limit and every older
+/// one.
 fn beyond_retention(blocks: &[Arc<Block>], opts: &Options, wal_bytes: u64) -> Vec<Ulid> {
     let mut bs: Vec<&Arc<Block>> = blocks.iter().collect();
     bs.sort_by_key(|b| std::cmp::Reverse(b.meta().max_time));
@@ -937,11 +944,7 @@ impl Db {
     fn apply_retention(&self) -> Result<Vec<Ulid>> {
         let inner = &self.inner;
         let current = inner.blocks.read().clone();
-        let doomed = beyond_retention(
-            &current,
-            &inner.opts,
-            blockdir::dir_size(&inner.dir.join("wal")),
-        );
+        let doomed = beyond_retention(&current, &inner.opts, head_bytes(&inner.dir));
         if doomed.is_empty() {
             return Ok(doomed);
         }

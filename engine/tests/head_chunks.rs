@@ -356,6 +356,28 @@ fn head_truncation_deletes_chunk_files_nothing_references_and_keeps_the_rest_rea
     assert_eq!(query_all(&db), want);
 }
 
+#[test]
+fn a_truncation_through_a_chunk_keeps_its_older_samples_out_after_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = open_db(dir, opts(true));
+    let mut want = Data::new();
+    write(&db, 6, 0, 400, &mut want);
+    // Not on a chunk boundary: the chunk holding sample 150 keeps its older samples in the head (and in
+    // its file) but the WAL checkpoint drops them.
+    let cut = T0 + 150 * STEP;
+    db.truncate_head(cut).unwrap();
+    db.close().unwrap();
+    let db = open_db(dir, opts(true));
+    let st = db.replay_stats().clone();
+    assert!(st.mmapped_chunks_truncated > 0, "{st:?}");
+    let got = query_all(&db);
+    for v in want.values_mut() {
+        v.retain(|&(t, _)| t >= cut);
+    }
+    assert_eq!(got, want, "exactly what the WAL kept");
+}
+
 // ---- crash: a child process appends and compacts until SIGKILL ----
 
 const CHILD_DIR: &str = "EMBER_HC_CHILD_DIR";

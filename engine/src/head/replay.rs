@@ -44,8 +44,9 @@ pub struct ReplayStats {
     pub head_chunks: HeadChunksLoad,
     /// Chunks from the head chunk files attached to series.
     pub mmapped_chunks: u64,
-    /// Chunks found in the files but left out because the head had been truncated past them before
-    /// the restart (they end before their series' first WAL sample).
+    /// Chunks found in the files but dropped because they do not start where their series' WAL does
+    /// (a truncation before the restart cut through one, or older ones are missing): the WAL rebuilt
+    /// those series.
     pub mmapped_chunks_truncated: u64,
     /// WAL samples skipped because an attached chunk already holds them.
     pub samples_in_mmapped_chunks: u64,
@@ -267,21 +268,22 @@ impl Replayer<'_> {
                 None => self.stats.unknown_ref_samples += (j - i) as u64,
                 Some(cell) => {
                     let mut s = cell.state.lock();
-                    if s.mapped_unverified {
-                        let dropped = s.verify_mapped(samples[i].t) as u64;
-                        self.unverified -= 1;
-                        self.stats.mmapped_chunks -= dropped;
-                        self.stats.mmapped_chunks_truncated += dropped;
-                        if let (Some(first), Some(last)) = (s.mapped.first(), s.mapped.last()) {
-                            self.mint = self.mint.min(first.min_t);
-                            self.maxt = self.maxt.max(last.max_t);
-                        }
-                    }
-                    let covered = s.mapped_max_t().unwrap_or(i64::MIN);
+                    let mut covered = s.mapped_max_t().unwrap_or(i64::MIN);
                     for smp in &samples[i..j] {
                         if smp.t < floor {
                             self.stats.samples_in_blocks += 1;
                             continue;
+                        }
+                        if s.mapped_unverified {
+                            let dropped = s.verify_mapped(smp.t) as u64;
+                            self.unverified -= 1;
+                            self.stats.mmapped_chunks -= dropped;
+                            self.stats.mmapped_chunks_truncated += dropped;
+                            if let (Some(first), Some(last)) = (s.mapped.first(), s.mapped.last()) {
+                                self.mint = self.mint.min(first.min_t);
+                                self.maxt = self.maxt.max(last.max_t);
+                            }
+                            covered = s.mapped_max_t().unwrap_or(i64::MIN);
                         }
                         if smp.t <= covered {
                             self.stats.samples_in_mmapped_chunks += 1;

@@ -280,15 +280,21 @@ impl MemSeries {
         n
     }
 
-    /// Drops attached chunks that end before `first_wal_t`, the oldest WAL sample of the series, and
-    /// returns how many. The WAL holds every sample of the head from the last truncation on, so a chunk
-    /// ending before the series' first WAL sample was truncated away before the restart (its file
-    /// was still being written then and could not be deleted) and must not come back.
+    /// Checks the attached chunks against `first_wal_t`, the series' oldest WAL sample not behind the
+    /// newest block, and drops them all unless the first one starts exactly there; returns how many
+    /// went. The WAL holds every sample of the head from the last truncation on, so the chunk files and
+    /// the WAL agree on where the series starts unless a truncation cut through a chunk (its file was
+    /// still in use and could not be deleted, and the chunk holds samples the truncation removed) or
+    /// older chunks are missing from the files. In both cases the WAL alone rebuilds the series, as a
+    /// restart without chunk files would; skipping WAL samples up to a later chunk would lose the gap.
     pub(crate) fn verify_mapped(&mut self, first_wal_t: i64) -> usize {
         self.mapped_unverified = false;
-        let before = self.mapped.len();
-        self.mapped.retain(|c| c.max_t >= first_wal_t);
-        before - self.mapped.len()
+        if self.mapped.first().is_some_and(|c| c.min_t == first_wal_t) {
+            return 0;
+        }
+        let n = self.mapped.len();
+        self.mapped = Vec::new();
+        n
     }
 
     /// Newest timestamp covered by the mapped chunks: replay skips WAL samples up to it.
