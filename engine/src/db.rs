@@ -173,7 +173,20 @@ impl Db {
             .write(true)
             .open(&lock_path)
             .map_err(io(&lock_path))?;
-        lock.try_lock().map_err(|e| Error::Io {
+        // A lock can also be held for a moment by a child process that another thread of this
+        // process is starting: it inherits the descriptor between fork and exec, while the handle
+        // that closed it is already gone. Retry briefly before calling the directory taken.
+        let mut tries = 0;
+        let locked = loop {
+            match lock.try_lock() {
+                Err(std::fs::TryLockError::WouldBlock) if tries < 10 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                r => break r,
+            }
+        };
+        locked.map_err(|e| Error::Io {
             path: lock_path.clone(),
             source: match e {
                 std::fs::TryLockError::Error(e) => e,
