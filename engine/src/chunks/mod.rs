@@ -22,7 +22,7 @@ mod segment;
 mod writer;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use columnar::EncodeStats;
 pub use compressed::{ZstdParams, ZstdSegment, is_zstd_segment};
