@@ -410,8 +410,9 @@ impl<'a> Cursor<'a> {
 pub fn decode(payload: &[u8], logical_len: usize) -> Result<Vec<u8>, String> {
     let mut p = Cursor::new(payload, "payload");
     let n = p.uvarint()?;
-    // Each chunk frame takes at least 6 bytes (length, encoding, CRC).
-    if n > (logical_len / 6) as u64 {
+    // Every item stands for at least one byte of chunk frames (whole frames take 6 or more, but a raw
+    // run may hold a few bytes that are no frame at all).
+    if n > logical_len as u64 {
         return Err(format!("{n} chunks cannot fit {logical_len} logical bytes"));
     }
     let kinds = p.bytes(n as usize)?;
@@ -623,6 +624,18 @@ mod tests {
         assert_eq!(st.raw_chunks, 3);
         assert_eq!(st.decimal_chunks, 1);
         assert_eq!(decode(&payload, frames.len()).unwrap(), frames);
+    }
+
+    #[test]
+    fn bytes_that_are_no_frame_survive_the_round_trip() {
+        // A whole frame followed by a 3-byte tail that parses as nothing: two items in 9 bytes.
+        let mut frames = Vec::new();
+        frame_bytes(7, &[], &mut frames);
+        frames.extend_from_slice(&[1, 2, 3]);
+        for run in [&frames[..], &frames[6..], &[][..]] {
+            let payload = encode(run, &mut EncodeStats::default());
+            assert_eq!(decode(&payload, run.len()).unwrap(), run);
+        }
     }
 
     #[test]
