@@ -130,6 +130,13 @@ impl BitWriter {
         out
     }
 
+    /// The stream, the last byte padded with zero bits, keeping the vector's capacity.
+    pub(crate) fn into_vec_keep_capacity(mut self) -> Vec<u8> {
+        let (tail, n) = self.pending_bytes();
+        self.bytes.extend_from_slice(&tail[..n]);
+        self.bytes
+    }
+
     /// The stream, the last byte padded with zero bits, capacity shrunk to fit.
     pub(crate) fn into_vec(mut self) -> Vec<u8> {
         let (tail, n) = self.pending_bytes();

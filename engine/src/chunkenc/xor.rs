@@ -72,6 +72,28 @@ impl XorAppender {
         }
     }
 
+    /// An empty chunk written into `buf` (cleared first), so that a caller encoding many chunks one after
+    /// another can reuse one allocation ([`XorAppender::into_buffer`] gives it back).
+    pub fn with_buffer(mut buf: Vec<u8>) -> Self {
+        buf.clear();
+        buf.extend_from_slice(&[0, 0]);
+        XorAppender {
+            w: BitWriter::new(buf),
+            t: i64::MIN,
+            v: 0,
+            t_delta: 0,
+            num: 0,
+            leading: LEADING_UNSET,
+            trailing: 0,
+        }
+    }
+
+    /// Finishes the chunk like [`XorAppender::into_bytes`] but keeps the buffer's capacity.
+    pub fn into_buffer(mut self) -> Vec<u8> {
+        self.w.head_mut()[..CHUNK_HEADER_SIZE].copy_from_slice(&self.num.to_be_bytes());
+        self.w.into_vec_keep_capacity()
+    }
+
     /// Resumes appending to an existing complete chunk, decoding it to rebuild the encoder state.
     ///
     /// New samples continue at the exact bit where the last sample ended. Bytes past the last sample (and

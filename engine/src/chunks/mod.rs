@@ -12,7 +12,8 @@
 //! memory-mapped chunk files (`chunks_head/`), which use a different framing.
 //!
 //! Blocks written by compaction may instead hold Ember's own zstd-compressed segments (an option, off
-//! by default; [`compressed`]): same chunk frames at the same logical offsets, stored in zstd frames.
+//! by default; [`compressed`]): same chunk frames at the same logical offsets, stored in zstd frames,
+//! since version 2 as columns of samples ([`columnar`]) that are re-encoded to the identical chunks.
 //! [`ChunkReader`] reads both kinds; Prometheus reads only the plain one.
 
 pub mod columnar;
@@ -23,7 +24,7 @@ mod segment;
 mod writer;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use columnar::EncodeStats;
 pub use compressed::{ZstdParams, ZstdSegment, is_zstd_segment};

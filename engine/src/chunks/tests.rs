@@ -465,7 +465,7 @@ fn zstd_segments_keep_references_with(params: compressed::ZstdParams) {
 
 /// Values a series can take, weighted towards what scrapes produce (decimals, counters) but including
 /// every special: NaNs with payloads, Prometheus' stale marker, infinities, -0.0, subnormals, raw bits.
-fn arb_value() -> impl proptest::strategy::Strategy<Value = u64> {
+pub(crate) fn arb_value() -> impl proptest::strategy::Strategy<Value = u64> {
     use proptest::prelude::*;
     prop_oneof![
         4 => (-1_000_000i64..1_000_000, 0u32..6).prop_map(|(m, e)| (m as f64 / 10f64.powi(e as i32)).to_bits()),
