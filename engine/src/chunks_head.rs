@@ -149,9 +149,16 @@ pub fn scan_file(
         }
         let be = |i: usize| u64::from_be_bytes(rest[i..i + 8].try_into().expect("8 bytes"));
         let (series, min_t, max_t) = (be(0), be(8) as i64, be(16) as i64);
-        // Prometheus preallocates files with zeros; series refs start at 1, so a zero triple is the end.
+        // Prometheus preallocates files with zeros; series refs start at 1, so a zero triple is the end
+        // — when everything after it is zero too. Prometheus stops at the triple alone; a single
+        // flipped bit can zero the triple of a real chunk, and that is damage, not the end.
         if series == 0 && min_t == 0 && max_t == 0 {
-            return Ok(pos);
+            if rest.iter().all(|&b| b == 0) {
+                return Ok(pos);
+            }
+            return Err(damage(
+                "a zero series reference and time range followed by data: not padding".into(),
+            ));
         }
         let encoding = rest[24];
         let Some((len, n)) = read_uvarint(&rest[CHUNK_FIXED_HEADER..]) else {

@@ -62,6 +62,19 @@ fn zero_padding_after_the_chunks_ends_the_file_as_prometheus_preallocates_it() {
 }
 
 #[test]
+fn a_chunk_whose_series_and_times_read_as_zero_but_data_follows_is_damage_not_the_end() {
+    // Series 1 at time 0: one flipped bit zeroes its whole triple. Prometheus would take that for
+    // the start of the padding and silently drop the chunk; with data after it, it is damage.
+    let (_, _, data) = chunk(3, 0);
+    let mut bytes = file_with(&[(7, 0, 1, chunk(5, 1).2), (1, 0, 0, data)]);
+    let second = FILE_HEADER_SIZE + CHUNK_FIXED_HEADER + 1 + chunk(5, 1).2.len() + CRC_SIZE;
+    bytes[second + 7] ^= 1;
+    let (got, res) = scan_all(&bytes);
+    assert_eq!(got.len(), 1);
+    assert_eq!(res.unwrap_err().offset as usize, second);
+}
+
+#[test]
 fn a_cut_off_chunk_is_damage_at_its_first_byte() {
     let chunks: Vec<_> = (1..=3)
         .map(|s| {
