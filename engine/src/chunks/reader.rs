@@ -135,13 +135,17 @@ impl ChunkReader {
             }
             segments.push(open_segment(path)?);
         }
-        Ok(ChunkReader {
+        Ok(ChunkReader::with_segments(dir, segments))
+    }
+
+    fn with_segments(dir: PathBuf, segments: Vec<Segment>) -> Self {
+        ChunkReader {
             dir,
             segments,
             frames: Mutex::new(Vec::new()),
             number: next_reader_number(),
             decoded: std::sync::OnceLock::new(),
-        })
+        }
     }
 
     /// A reader over segments held in memory, in order (the first is position 0), with the same checks
@@ -162,13 +166,7 @@ impl ChunkReader {
             .into_iter()
             .map(|(path, bytes)| segment_from(path, SegmentBytes::Owned(bytes)))
             .collect::<Result<Vec<_>>>()?;
-        Ok(ChunkReader {
-            dir,
-            segments,
-            frames: Mutex::new(Vec::new()),
-            number: next_reader_number(),
-            decoded: std::sync::OnceLock::new(),
-        })
+        Ok(ChunkReader::with_segments(dir, segments))
     }
 
     /// The chunk at `r` of a plain segment, borrowed from the mapping. Fails, naming the file and the
