@@ -7,12 +7,11 @@
 //! The random timings are seeded from the clock; the seed is printed so a failure can be replayed with
 //! EMBER_CRASH_SEED.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
 use ember::{Db, Labels, Options, SyncPolicy};
 
@@ -122,70 +121,22 @@ fn expected(first: i64, last: i64, from: i64) -> BTreeMap<String, Vec<(i64, f64)
 
 #[test]
 fn crashing_at_random_points_keeps_exactly_the_committed_batches() {
-    let seed: u64 = std::env::var("EMBER_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("EMBER_CRASH_SEED={seed}");
-    let mut rng = seed;
-    let mut next = move |n: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng % n
-    };
+    let mut rng = common::CrashRng::from_env();
+    let seed = rng.seed();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
-    let exe = std::env::current_exe().unwrap();
     let mut start = 0i64;
     let mut compacted_rounds = 0;
     let mut interrupted_writes = 0;
     for round in 0..16 {
-        let mut child = Command::new(&exe)
-            .args([
-                "crash_child",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_DIR, &dir)
-            .env(CHILD_START, start.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(n) = line.strip_prefix("committed ") {
-                    tx.send(n.parse::<i64>().unwrap()).ok();
-                }
-            }
-        });
         // Let it run past a few head compactions, then kill it at a random moment.
-        let want_batches = 5 + next(40) as i64;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut last = None;
-        while last.is_none_or(|l| l < start + want_batches) && Instant::now() < deadline {
-            if let Ok(n) = rx.recv_timeout(Duration::from_millis(100)) {
-                last = Some(n);
-            }
-        }
-        std::thread::sleep(Duration::from_micros(next(20_000)));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        reader.join().unwrap();
-        last = rx.try_iter().last().max(last);
-        let last = last.expect("the child committed at least one batch");
+        let want_batches = 5 + rng.below(40) as i64;
+        let envs = [
+            (CHILD_DIR, dir.clone().into_os_string()),
+            (CHILD_START, start.to_string().into()),
+        ];
+        let reported = common::run_and_kill("crash_child", &envs, start + want_batches, &mut rng);
+        let last = reported.expect("the child committed at least one batch");
 
         // Evidence that kills land inside block writes: a temporary block directory left behind.
         if std::fs::read_dir(&dir)

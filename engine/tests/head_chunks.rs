@@ -7,11 +7,12 @@
 //! The Prometheus check needs `/usr/bin/prometheus`; without it that test fails unless
 //! EMBER_SKIP_PEER_TESTS=1.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ember::chunks_head::{self, DIR_NAME, scan_file};
@@ -448,68 +449,26 @@ fn crash_expected(last: i64) -> BTreeMap<String, Vec<(i64, u64)>> {
 
 #[test]
 fn a_sigkill_while_chunks_are_written_loses_no_committed_sample() {
-    let seed: u64 = std::env::var("EMBER_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("EMBER_CRASH_SEED={seed}");
-    let mut rng = seed;
-    let mut next = move |n: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng % n
-    };
+    let mut rng = common::CrashRng::from_env();
+    let seed = rng.seed();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
-    let exe = std::env::current_exe().unwrap();
     let mut start = 0i64;
     let mut attached_rounds = 0;
     for round in 0..8 {
-        let mut child = Command::new(&exe)
-            .args([
-                "head_chunks_crash_child",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_DIR, &dir)
-            .env(CHILD_START, start.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(n) = line.strip_prefix("committed ") {
-                    tx.send(n.parse::<i64>().unwrap()).ok();
-                }
-            }
-        });
         // Past several chunk cuts (one per 12 batches), then a kill at a random moment.
-        let want_batches = 20 + next(60) as i64;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut last = None;
-        while last.is_none_or(|l| l < start + want_batches) && Instant::now() < deadline {
-            if let Ok(n) = rx.recv_timeout(Duration::from_millis(100)) {
-                last = Some(n);
-            }
-        }
-        std::thread::sleep(Duration::from_micros(next(20_000)));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        reader.join().unwrap();
-        let last = rx.try_iter().last().max(last).expect("the child committed");
+        let want_batches = 20 + rng.below(60) as i64;
+        let envs = [
+            (CHILD_DIR, dir.clone().into_os_string()),
+            (CHILD_START, start.to_string().into()),
+        ];
+        let reported = common::run_and_kill(
+            "head_chunks_crash_child",
+            &envs,
+            start + want_batches,
+            &mut rng,
+        );
+        let last = reported.expect("the child committed");
 
         let db = open_db(&dir, crash_opts());
         let st = db.replay_stats().clone();
