@@ -4,6 +4,10 @@
 //!
 //! Needs Debian's `promtool`; without it the peer checks fail unless EMBER_SKIP_PEER_TESTS=1.
 
+mod common;
+
+use common::copy_dir;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -268,17 +272,6 @@ fn leveled_compaction_builds_larger_blocks_without_losing_or_repeating_samples()
 }
 
 /// Copies a directory tree (blocks are small in tests).
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
 
 #[test]
 fn parents_left_by_an_interrupted_compaction_and_temporary_dirs_are_removed_on_open() {

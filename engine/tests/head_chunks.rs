@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::copy_dir;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -216,19 +218,6 @@ fn a_handle_dropped_without_close_loses_no_committed_sample() {
         f.set_len(cut).unwrap();
         let db = open_db(copy.path(), opts(true));
         assert_eq!(query_all(&db), want, "chunk file cut to {cut} bytes");
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else if e.file_name() != "lock" {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
     }
 }
 

@@ -6,6 +6,10 @@
 //! Needs `/usr/bin/prometheus`; without it the test fails unless EMBER_SKIP_PEER_TESTS=1, in which case
 //! it prints that it was skipped.
 
+mod common;
+
+use common::copy_dir;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -434,19 +438,6 @@ fn block_dirs(dir: &Path) -> Vec<PathBuf> {
         .collect();
     out.sort();
     out
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
 }
 
 fn to_data(series: Vec<ember::Series>) -> Data {

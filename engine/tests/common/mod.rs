@@ -94,3 +94,18 @@ pub fn run_and_kill(
     reader.join().unwrap();
     rx.try_iter().last().max(last)
 }
+
+/// Copies the directory tree `from` into `to`, leaving out `lock` files (a copy is opened by a
+/// database of its own, which creates its lock).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else if e.file_name() != "lock" {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
