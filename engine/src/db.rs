@@ -508,8 +508,9 @@ impl Querier {
         // The head first, as in `select_inner`.
         let mut out = self.db.head.select_labels(matchers, self.mint, self.maxt);
         let blocks = self.blocks();
+        let known = &out;
         let from_blocks = per_block(&blocks, matchers, |b, refs| {
-            b.select_labels_refs(refs, self.mint, self.maxt)
+            b.labels_not_in(known, refs, self.mint, self.maxt)
         });
         for (b, r) in blocks.iter().zip(from_blocks) {
             match r {

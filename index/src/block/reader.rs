@@ -593,6 +593,35 @@ impl<B: AsRef<[u8]>> IndexReader<B> {
         c.uvarint_usize("chunk count")
     }
 
+    /// The label pairs of series `series_ref` as they are stored (name order), borrowed from the
+    /// index into `pairs` (cleared first), and its number of chunks: lets a caller compare a series
+    /// with a label set it holds without building one. Checks the entry's checksum and references as
+    /// [`IndexReader::series_labels`] does, but not the label set's validity (sortedness, empty
+    /// names): callers needing a [`Labels`] build one and get those checks.
+    pub fn series_label_pairs<'a>(
+        &'a self,
+        series_ref: u64,
+        pairs: &mut Vec<(&'a str, &'a str)>,
+    ) -> Result<usize, Error> {
+        pairs.clear();
+        let mut c = self.series_entry(series_ref)?;
+        let n = c.uvarint_usize("label count")?;
+        pairs.reserve(n.min(c.remaining() / 2));
+        for _ in 0..n {
+            let at = c.offset();
+            let name = c.uvarint32("label name reference")?;
+            let value = c.uvarint32("label value reference")?;
+            let name = self
+                .name_symbol(name)
+                .map_err(|e| relocate(e, at, "label name"))?;
+            let value = self
+                .lookup_symbol(value)
+                .map_err(|e| relocate(e, at, "label value"))?;
+            pairs.push((name, value));
+        }
+        c.uvarint_usize("chunk count")
+    }
+
     /// The label set at the start of a series entry; `c` is left at the chunk count.
     fn entry_labels(&self, c: &mut Cursor<'_>) -> Result<Labels, Error> {
         let entry_at = c.offset();
