@@ -8,6 +8,14 @@ use clap::Parser;
 use ember::{Db, Options};
 use ember_query::engine::{Engine, QueryOpts};
 
+// The server's allocator and settings, so a profile shows the allocation costs the server has.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[allow(non_upper_case_globals)]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static malloc_conf: &[u8; 47] = b"narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 #[derive(Parser)]
 struct Args {
     /// A data directory (opened read-write: pass a copy of a live server's).
