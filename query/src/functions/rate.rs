@@ -48,19 +48,43 @@ pub fn extrapolated_rate_after_resets(
     if samples.len() < 2 {
         return None;
     }
-    let (first_t, first_v) = samples[0];
-    let (last_t, last_v) = samples[samples.len() - 1];
-    let mut result = last_v - first_v;
+    let (first, last) = (samples[0], samples[samples.len() - 1]);
+    let mut change = last.1 - first.1;
     if is_counter {
         for v in before_resets {
-            result += v;
+            change += v;
         }
     }
+    Some(extrapolate(
+        change,
+        first,
+        last,
+        samples.len(),
+        (ctx.range_start, ctx.range_end),
+        is_counter,
+        is_rate.then(|| ctx.range_seconds()),
+    ))
+}
 
-    let mut to_start = (first_t - ctx.range_start) as f64 / 1000.0;
-    let mut to_end = (ctx.range_end - last_t) as f64 / 1000.0;
+/// The extrapolation of [`extrapolated_rate_after_resets`] from what it needs of a window: the
+/// `change` from the `first` to the `last` of its `count` (two or more) samples, counter resets
+/// already added back, and the window's `(start, end)`; divided by `range_seconds` for `rate`.
+/// Callers computing many windows of one series pass the range in seconds once.
+#[inline]
+pub(crate) fn extrapolate(
+    change: f64,
+    (first_t, first_v): (i64, f64),
+    (last_t, _): (i64, f64),
+    count: usize,
+    (range_start, range_end): (i64, i64),
+    is_counter: bool,
+    range_seconds: Option<f64>,
+) -> f64 {
+    let result = change;
+    let mut to_start = (first_t - range_start) as f64 / 1000.0;
+    let mut to_end = (range_end - last_t) as f64 / 1000.0;
     let sampled_interval = (last_t - first_t) as f64 / 1000.0;
-    let average_spacing = sampled_interval / (samples.len() - 1) as f64;
+    let average_spacing = sampled_interval / (count - 1) as f64;
     let threshold = average_spacing * 1.1;
 
     if to_start >= threshold {
@@ -84,10 +108,10 @@ pub fn extrapolated_rate_after_resets(
     if sampled_interval != 0.0 {
         factor = (sampled_interval + to_start + to_end) / sampled_interval;
     }
-    if is_rate {
-        factor /= ctx.range_seconds();
+    if let Some(secs) = range_seconds {
+        factor /= secs;
     }
-    Some(result * factor)
+    result * factor
 }
 
 /// The experimental range-selector modifiers.
