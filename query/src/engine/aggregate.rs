@@ -15,8 +15,10 @@ use ember_index::{Label, Labels};
 
 use super::QueryError;
 use super::eval::{Evaluator, Val};
+use super::fold::Fold;
 use super::hash::prometheus_hash;
 use super::plan::{Aggregate, Node};
+use super::range_call::RangeOut;
 use super::types::{METRIC_NAME, StepSeries, labels_from};
 use crate::functions::Annotation;
 use crate::functions::aggregate::{
@@ -46,7 +48,7 @@ pub(crate) enum AggOp {
 
 impl AggOp {
     /// The library's accumulator for a value aggregation; `None` for selections and count_values.
-    fn value_op(self) -> Option<fagg::AggOp> {
+    pub(super) fn value_op(self) -> Option<fagg::AggOp> {
         Some(match self {
             AggOp::Sum => fagg::AggOp::Sum,
             AggOp::Avg => fagg::AggOp::Avg,
@@ -63,7 +65,7 @@ impl AggOp {
 }
 
 /// The labels that identify a series' group (and label its output for value aggregations).
-fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
+pub(super) fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
     let names: Vec<&str> = grouping.iter().map(String::as_str).collect();
     if without {
         let mut all = names;
@@ -111,6 +113,35 @@ fn group(input: &[StepSeries], grouping: &[String], without: bool) -> (Vec<usize
     (of_series, labels)
 }
 
+/// One group's `sum` at one step, for the most common aggregation: plain cells instead of the
+/// general accumulator. Prometheus' sum: the first value taken as it is and the rest added with
+/// Kahan–Neumaier compensation.
+#[derive(Clone, Copy, Default)]
+pub(super) struct SumCell {
+    seen: bool,
+    sum: f64,
+    c: f64,
+}
+
+impl SumCell {
+    #[inline]
+    pub(super) fn add(&mut self, v: f64) {
+        if self.seen {
+            (self.sum, self.c) = crate::functions::kahan::kahan_inc(v, self.sum, self.c);
+        } else {
+            *self = SumCell {
+                seen: true,
+                sum: v,
+                c: 0.0,
+            };
+        }
+    }
+
+    pub(super) fn value(&self) -> Option<f64> {
+        self.seen.then_some(self.sum + self.c)
+    }
+}
+
 /// Moves through the input series step by step: at each step, the value of each series that has
 /// one.
 struct Cursors(Vec<usize>);
@@ -153,7 +184,17 @@ impl Evaluator<'_> {
                 Some(p) => Some(self.eval(p)?.into_scalar()),
                 None => None,
             };
-            let input = self.eval(&a.expr)?.into_series();
+            let input = match (&params, a.op.value_op()) {
+                (None, Some(op)) => match self.eval_for_fold(a, op)? {
+                    RangeOut::Folded(out) => {
+                        let total: usize = out.iter().map(|s| s.points.len()).sum();
+                        self.ctx.set(before + total)?;
+                        return Ok(Val::Vector(out));
+                    }
+                    RangeOut::Unfolded(v) => v.into_series(),
+                },
+                _ => self.eval(&a.expr)?.into_series(),
+            };
             if !self.check_params(a, params.as_deref())? {
                 Vec::new()
             } else if let Some(op) = a.op.value_op() {
@@ -165,6 +206,27 @@ impl Evaluator<'_> {
         let total: usize = out.iter().map(|s| s.points.len()).sum();
         self.ctx.set(before + total)?;
         Ok(Val::Vector(out))
+    }
+
+    /// The argument of value aggregation `a` (without parameter), offering the aggregation to
+    /// fold into it when the argument is a range function over a matrix selector (see `fold`).
+    fn eval_for_fold(&self, a: &Aggregate, op: fagg::AggOp) -> Result<RangeOut, QueryError> {
+        let n = self.steps.count();
+        // What `eval` does before dispatching: an empty grid, or an argument evaluated once for
+        // all steps, takes its own path.
+        let plain = n > 0 && (n == 1 || !a.expr.is_step_invariant());
+        if let (true, Node::Call(c)) = (plain, &a.expr)
+            && let Some(mi) = c.args.iter().position(|a| matches!(a, Node::Matrix { .. }))
+        {
+            self.ctx.check()?;
+            let fold = Fold {
+                op,
+                grouping: &a.grouping,
+                without: a.without,
+            };
+            return self.range_call(c, mi, Some(&fold));
+        }
+        Ok(RangeOut::Unfolded(self.eval(&a.expr)?))
     }
 
     /// Prometheus' checks of the parameter over all steps, before any work. `false`: the result
@@ -331,38 +393,13 @@ impl Evaluator<'_> {
             true
         };
         if op == fagg::AggOp::Sum {
-            // The most common aggregation gets plain cells: Prometheus' sum, the first value taken
-            // as it is and the rest added with Kahan–Neumaier compensation.
-            #[derive(Clone, Copy)]
-            struct SumCell {
-                seen: bool,
-                sum: f64,
-                c: f64,
-            }
-            let mut cells = vec![
-                SumCell {
-                    seen: false,
-                    sum: 0.0,
-                    c: 0.0
-                };
-                out.len() * n
-            ];
+            let mut cells = vec![SumCell::default(); out.len() * n];
             let mut drop_name = vec![false; out.len() * n];
             for (si, s) in input.iter().enumerate() {
                 self.ctx.check()?;
                 let dn = s.drop_name;
                 let ok = slots(s, of_series[si] * n, &mut |k, v| {
-                    let cell = &mut cells[k];
-                    if cell.seen {
-                        (cell.sum, cell.c) =
-                            crate::functions::kahan::kahan_inc(v, cell.sum, cell.c);
-                    } else {
-                        *cell = SumCell {
-                            seen: true,
-                            sum: v,
-                            c: 0.0,
-                        };
-                    }
+                    cells[k].add(v);
                     drop_name[k] |= dn;
                 });
                 if !ok {
@@ -372,8 +409,8 @@ impl Evaluator<'_> {
             for (gi, o) in out.iter_mut().enumerate() {
                 for (step, ts) in steps.iter().enumerate() {
                     let k = gi * n + step;
-                    if cells[k].seen {
-                        o.points.push((ts, cells[k].sum + cells[k].c));
+                    if let Some(v) = cells[k].value() {
+                        o.points.push((ts, v));
                         o.drop_name = drop_name[k];
                     }
                 }

@@ -14,6 +14,7 @@ mod call;
 mod classic_histogram;
 mod eval;
 mod fallback;
+mod fold;
 mod hash;
 mod info;
 mod limits;

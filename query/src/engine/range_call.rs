@@ -14,6 +14,7 @@ use ember_index::{Labels, MatchType};
 
 use super::QueryError;
 use super::eval::{Evaluator, Val, duplicate_labelset};
+use super::fold::{self, Fold};
 use super::parallel;
 use super::plan::{Call, Node};
 use super::rangefns::{self, ANCHORED_SAFE, SMOOTHED_SAFE, Window};
@@ -31,9 +32,30 @@ enum Source {
     Computed(Vec<StepSeries>),
 }
 
+/// What [`Evaluator::range_call`] gives: the function's output, or, when the caller's aggregation
+/// could be folded into the series loop, the aggregation's output.
+pub(crate) enum RangeOut {
+    Unfolded(Val),
+    Folded(Vec<StepSeries>),
+}
+
 impl Evaluator<'_> {
     /// A function with a range-vector argument at `mi` (a matrix selector or a subquery).
     pub(crate) fn eval_range_call(&self, c: &Call, mi: usize) -> Result<Val, QueryError> {
+        match self.range_call(c, mi, None)? {
+            RangeOut::Unfolded(v) => Ok(v),
+            RangeOut::Folded(out) => Ok(Val::Vector(out)),
+        }
+    }
+
+    /// [`Self::eval_range_call`], folding aggregation `fold` into the series loop where that gives
+    /// the same result (see `fold`).
+    pub(crate) fn range_call(
+        &self,
+        c: &Call,
+        mi: usize,
+        fold: Option<&Fold<'_>>,
+    ) -> Result<RangeOut, QueryError> {
         let name = c.name.as_str();
         if !rangefns::is_range_fn(name) {
             return Err(QueryError::Execution(format!(
@@ -106,6 +128,22 @@ impl Evaluator<'_> {
         };
         match source {
             Source::Stored(selected) => {
+                // One selector's series have distinct label sets; dropping the name cannot make
+                // two equal when the selector fixes the name and no series has the metadata
+                // labels that go with it.
+                distinct = distinct_after_name_drop
+                    && !selected.iter().any(|s| {
+                        s.labels().get("__type__").is_some() || s.labels().get("__unit__").is_some()
+                    });
+                if let Some(fold) = fold
+                    && distinct
+                    && !self.delayed()
+                    && fold::drops_name(name)
+                {
+                    return Ok(RangeOut::Folded(
+                        self.fold_stored(&feed, &selected, fold, before)?,
+                    ));
+                }
                 // Decoding and the windows of each series are independent, so they run on several
                 // threads; what depends on order (the sample count, annotations, the first error)
                 // is replayed here in series order, so the outcome is that of a sequential loop.
@@ -113,27 +151,12 @@ impl Evaluator<'_> {
                 let delayed = self.delayed();
                 let interrupt = self.ctx.interrupt();
                 let run = |s: &ember::Series| {
-                    // One decode buffer per thread, reused across series: a fresh 6 h series
-                    // buffer per series cost more in allocation and page faults than in copying.
-                    thread_local! {
-                        static SAMPLES: std::cell::RefCell<Vec<(i64, f64)>> =
-                            const { std::cell::RefCell::new(Vec::new()) };
-                    }
-                    SAMPLES.with_borrow_mut(|buf| {
-                        let w = match interrupt
-                            .check()
-                            .and_then(|()| selector::decode_into(s, true, buf))
-                        {
-                            Ok(()) => run_windows(&feed, steps, buf),
-                            Err(e) => Windows::failed(e),
-                        }
-                        .labelled(&feed, s.labels(), false, delayed);
-                        // Keep a buffer of up to 1 MiB for the next series, not a huge one.
-                        if buf.capacity() > 1 << 16 {
-                            *buf = Vec::new();
-                        }
-                        w
-                    })
+                    stored_windows(&feed, steps, &interrupt, s).labelled(
+                        &feed,
+                        s.labels(),
+                        false,
+                        delayed,
+                    )
                 };
                 let budget = self.ctx.max_samples().saturating_sub(self.ctx.current());
                 let produced = AtomicUsize::new(0);
@@ -149,13 +172,6 @@ impl Evaluator<'_> {
                     let w = w.unwrap_or_else(|| run(s));
                     out.extend(self.finish_range_series(&feed, w)?);
                 }
-                // One selector's series have distinct label sets; dropping the name cannot make
-                // two equal when the selector fixes the name and no series has the metadata
-                // labels that go with it.
-                distinct = distinct_after_name_drop
-                    && !selected.iter().any(|s| {
-                        s.labels().get("__type__").is_some() || s.labels().get("__unit__").is_some()
-                    });
             }
             Source::Computed(series) => {
                 for s in series {
@@ -170,7 +186,9 @@ impl Evaluator<'_> {
         self.ctx.release(held_input);
 
         if name == "absent_over_time" {
-            return Ok(Val::Vector(self.absent_series(&out, &c.args[mi])));
+            return Ok(RangeOut::Unfolded(Val::Vector(
+                self.absent_series(&out, &c.args[mi]),
+            )));
         }
         if !self.delayed() && !distinct {
             let mut seen = std::collections::HashSet::with_capacity(out.len());
@@ -180,17 +198,36 @@ impl Evaluator<'_> {
         }
         let total: usize = out.iter().map(|s| s.points.len()).sum();
         self.ctx.set(before + total)?;
-        Ok(Val::Vector(out))
+        Ok(RangeOut::Unfolded(Val::Vector(out)))
     }
 
     /// One series of a range function's output from its computed windows (`None` when no step had
-    /// a window with samples): the sample accounting, annotations and error of the sequential loop
-    /// Prometheus runs, in its order.
+    /// a window with samples), after [`Self::account_range_series`].
     fn finish_range_series(
         &self,
         feed: &Feed<'_>,
-        w: Windows,
+        mut w: Windows,
     ) -> Result<Option<StepSeries>, QueryError> {
+        let points = std::mem::take(&mut w.points);
+        Ok(match self.account_range_series(feed, w, points.len())? {
+            Some((labels, drop_name)) if !points.is_empty() => Some(StepSeries {
+                labels,
+                drop_name,
+                points,
+            }),
+            _ => None,
+        })
+    }
+
+    /// The sample accounting, annotations and error of one series' windows, which produced
+    /// `points` output points, as the sequential loop Prometheus runs has them, in its order.
+    /// Gives back the output labels the windows were given, if any.
+    pub(super) fn account_range_series(
+        &self,
+        feed: &Feed<'_>,
+        w: Windows,
+        points: usize,
+    ) -> Result<Option<(Labels, bool)>, QueryError> {
         // Each window is held while the function runs, on top of what the query holds already.
         self.ctx.check_extra(w.peak)?;
         for a in w.annotations {
@@ -207,25 +244,52 @@ impl Evaluator<'_> {
             return Err(e);
         }
         // Prometheus measures the peak once per series, with its last window still held.
-        self.ctx.note_peak(w.last_window + w.points.len());
-        let (Some((labels, drop_name)), false) = (w.labels, w.points.is_empty()) else {
+        self.ctx.note_peak(w.last_window + points);
+        if points == 0 {
             return Ok(None);
-        };
-        self.ctx.add(w.points.len())?;
+        }
+        self.ctx.add(points)?;
         if let Some(info) = w.non_counter {
             self.ctx.annotate(info, feed.arg_pos.as_deref());
         }
-        Ok(Some(StepSeries {
-            labels,
-            drop_name,
-            points: w.points,
-        }))
+        Ok(w.labels)
     }
 }
 
+/// One stored series' windows: its samples decoded (into a buffer each thread reuses) and
+/// [`run_windows`] over them. Pure apart from the interrupt check, so series can be computed on
+/// any thread.
+pub(super) fn stored_windows(
+    feed: &Feed<'_>,
+    steps: Steps,
+    interrupt: &crate::engine::limits::Interrupt,
+    s: &ember::Series,
+) -> Windows {
+    // One decode buffer per thread, reused across series: a fresh 6 h series buffer per series
+    // cost more in allocation and page faults than in copying.
+    thread_local! {
+        static SAMPLES: std::cell::RefCell<Vec<(i64, f64)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SAMPLES.with_borrow_mut(|buf| {
+        let w = match interrupt
+            .check()
+            .and_then(|()| selector::decode_into(s, true, buf))
+        {
+            Ok(()) => run_windows(feed, steps, buf),
+            Err(e) => Windows::failed(e),
+        };
+        // Keep a buffer of up to 1 MiB for the next series, not a huge one.
+        if buf.capacity() > 1 << 16 {
+            *buf = Vec::new();
+        }
+        w
+    })
+}
+
 /// A range function over one series' windows at every step, before the query-wide bookkeeping.
-struct Windows {
-    points: Vec<(i64, f64)>,
+pub(super) struct Windows {
+    pub(super) points: Vec<(i64, f64)>,
     /// The most samples one window held, up to the window that failed if one did.
     peak: usize,
     /// Samples in the window of the last step, which Prometheus still holds when it counts the
@@ -234,7 +298,7 @@ struct Windows {
     /// Annotations raised, in order.
     annotations: Vec<Annotation>,
     /// The error that ended the series (reading it, or the function at some step).
-    err: Option<QueryError>,
+    pub(super) err: Option<QueryError>,
     /// The output series' labels and `drop_name` flag, when it has points.
     labels: Option<(Labels, bool)>,
     /// The "might not be a counter" info of `rate`/`increase` for this series.
@@ -281,6 +345,13 @@ impl Windows {
         self
     }
 
+    /// The "might not be a counter" info `rate` and `increase` give for a series with points.
+    pub(super) fn note_non_counter(&mut self, feed: &Feed<'_>, labels: &Labels) {
+        if matches!(feed.name, "rate" | "increase") && !self.points.is_empty() {
+            self.non_counter = labels.metric_name().and_then(possible_non_counter);
+        }
+    }
+
     /// Adds the output's labels, computed from the input series' `labels` where the points are
     /// (a worker thread, for stored series): the name is dropped except by `first_over_time` and
     /// `last_over_time`, which act like an offset and keep it unless the input already lost it (a
@@ -295,9 +366,7 @@ impl Windows {
         if self.err.is_some() || self.points.is_empty() {
             return self;
         }
-        if matches!(feed.name, "rate" | "increase") {
-            self.non_counter = labels.metric_name().and_then(possible_non_counter);
-        }
+        self.note_non_counter(feed, labels);
         let keeps_name = matches!(feed.name, "last_over_time" | "first_over_time");
         let drop = !keeps_name || drop_name;
         let out = if drop && !delayed {
@@ -557,7 +626,7 @@ impl CounterResets {
 }
 
 /// What every series of one range-function call shares.
-struct Feed<'a> {
+pub(super) struct Feed<'a> {
     name: &'a str,
     /// The scalar arguments' values per step, in call order without the range argument.
     scalars: &'a [Vec<f64>],

@@ -3,6 +3,7 @@
 //! module holds the fixtures and plan builders; `selection` and `operators` hold the tests.
 
 mod calls;
+mod fold;
 mod operators;
 mod selection;
 mod stats;
