@@ -245,20 +245,22 @@ impl Series {
     /// buffer. On error `out` holds the samples before the corrupt chunk.
     pub fn samples_into(&self, out: &mut Vec<(i64, f64)>) -> Result<(), Error> {
         out.clear();
-        let total: usize = self
-            .chunks
-            .iter()
-            .map(|c| match c.data.bytes_or_empty().first_chunk::<2>() {
-                Some(&[hi, lo]) => usize::from(u16::from_be_bytes([hi, lo])),
-                None => 0,
-            })
-            .sum();
-        out.reserve(total);
+        // Room is made chunk by chunk: a cached chunk knows its length, and reading every chunk's
+        // header up front touched a cold cache line per chunk.
         for c in &self.chunks {
             if let Some((cache, key)) = c.data.decoded_cache() {
                 let more = match cache.get(&key) {
+                    Some(d) if c.min_t >= self.mint && c.max_t <= self.maxt => {
+                        // Wholly in range (the common case): copied without searching its ends,
+                        // whose first touches were cache misses.
+                        out.extend_from_slice(&d);
+                        true
+                    }
                     Some(d) => self.extend_in_range(out, &d),
                     None => {
+                        if let Some(&[hi, lo]) = c.data.bytes_or_empty().first_chunk::<2>() {
+                            out.reserve(usize::from(u16::from_be_bytes([hi, lo])));
+                        }
                         // Decoded in place, then copied once into the cache and cut to the range.
                         let from = out.len();
                         let r = decode_chunk(&c.data, out);
@@ -276,7 +278,11 @@ impl Series {
                 }
                 continue;
             }
-            let mut it = XorIterator::new(c.data.bytes()?)?;
+            let bytes = c.data.bytes()?;
+            if let Some(&[hi, lo]) = bytes.first_chunk::<2>() {
+                out.reserve(usize::from(u16::from_be_bytes([hi, lo])));
+            }
+            let mut it = XorIterator::new(bytes)?;
             if c.min_t >= self.mint && c.max_t <= self.maxt {
                 it.decode_into(out);
             } else {

@@ -37,8 +37,6 @@ const ENTRY_OVERHEAD: usize = 64;
 pub struct DecodedChunkCache {
     shard_budget: usize,
     shards: Box<[Mutex<Shard>]>,
-    hits: AtomicU64,
-    misses: AtomicU64,
 }
 
 /// Keys are three small integers; SipHash's flood resistance buys nothing here (the process makes
@@ -71,6 +69,10 @@ struct Shard {
     hot_bytes: usize,
     cold: Map,
     cold_bytes: usize,
+    /// Counted under the shard's lock, which a lookup holds anyway: one counter shared by all
+    /// shards was a cache line the query threads took from each other on every lookup.
+    hits: u64,
+    misses: u64,
 }
 
 /// What the cache holds and how it has been used, for metrics.
@@ -101,8 +103,6 @@ impl DecodedChunkCache {
         DecodedChunkCache {
             shard_budget: budget_bytes / SHARDS,
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
         }
     }
 
@@ -118,8 +118,7 @@ impl DecodedChunkCache {
         let mut s = self.shard(key).lock();
         if let Some(d) = s.hot.get(key) {
             let d = d.clone();
-            drop(s);
-            self.hits.fetch_add(1, Ordering::Relaxed);
+            s.hits += 1;
             return Some(d);
         }
         let found = s.cold.remove(key);
@@ -127,14 +126,10 @@ impl DecodedChunkCache {
             s.cold_bytes -= cost(d);
             let d = d.clone();
             s.insert_hot(*key, d, self.shard_budget);
-        }
-        drop(s);
-        let counter = if found.is_some() {
-            &self.hits
+            s.hits += 1;
         } else {
-            &self.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+            s.misses += 1;
+        }
         found
     }
 
@@ -150,13 +145,13 @@ impl DecodedChunkCache {
 
     pub fn stats(&self) -> DecodedCacheStats {
         let mut st = DecodedCacheStats {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
             budget_bytes: (self.shard_budget * SHARDS) as u64,
             ..Default::default()
         };
         for s in self.shards.iter() {
             let s = s.lock();
+            st.hits += s.hits;
+            st.misses += s.misses;
             st.bytes += (s.hot_bytes + s.cold_bytes) as u64;
             st.entries += (s.hot.len() + s.cold.len()) as u64;
         }
