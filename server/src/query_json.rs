@@ -195,7 +195,7 @@ fn write_point(out: &mut String, t: i64, v: f64) {
     out.push('[');
     push_timestamp(out, t);
     out.push_str(",\"");
-    out.push_str(&sample_value(v));
+    push_sample_value(out, v);
     out.push_str("\"]");
 }
 
@@ -205,7 +205,7 @@ pub fn push_timestamp(out: &mut String, t: i64) {
     if t < 0 {
         out.push('-');
     }
-    let _ = write!(out, "{}", abs / 1000);
+    out.push_str(itoa::Buffer::new().format(abs / 1000));
     let frac = abs % 1000;
     if frac != 0 {
         let _ = write!(out, ".{frac:03}");
@@ -215,11 +215,28 @@ pub fn push_timestamp(out: &mut String, t: i64) {
 /// Prometheus' `jsonutil.MarshalFloat` without the quotes: Go's shortest `'f'` form, `'e'` form when
 /// the magnitude is below 1e-6 or at least 1e21; `NaN`, `+Inf`, `-Inf`.
 pub fn sample_value(v: f64) -> String {
+    let mut s = String::new();
+    push_sample_value(&mut s, v);
+    s
+}
+
+/// [`sample_value`] appended to `out`. Most samples are whole numbers (counters, byte and count
+/// gauges), and formatting them as floats was the larger part of serialising a range query.
+pub fn push_sample_value(out: &mut String, v: f64) {
+    // Below 2^53 a whole float's shortest round-trip text is its integer digits; -0 keeps its sign.
+    if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 && !(v == 0.0 && v.is_sign_negative())
+    {
+        out.push_str(itoa::Buffer::new().format(v as i64));
+        return;
+    }
     let abs = v.abs();
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) && v.is_finite() {
-        go_exp(v)
+        out.push_str(&go_exp(v));
+    } else if v.is_finite() {
+        // Rust's `Display` for f64: the shortest round-trip digits in positional notation.
+        let _ = write!(out, "{v}");
     } else {
-        format_value_label(v)
+        out.push_str(&format_value_label(v));
     }
 }
 
@@ -453,6 +470,30 @@ mod tests {
         assert_eq!(sample_value(f64::INFINITY), "+Inf");
         assert_eq!(sample_value(f64::NEG_INFINITY), "-Inf");
         assert_eq!(sample_value(f64::NAN), "NaN");
+        assert_eq!(sample_value(-42.0), "-42");
+        assert_eq!(sample_value(9_007_199_254_740_991.0), "9007199254740991");
+        assert_eq!(sample_value(9_007_199_254_740_992.0), "9007199254740992");
+        assert_eq!(sample_value(123.25), "123.25");
+        assert_eq!(sample_value(-0.000_5), "-0.0005");
+    }
+
+    proptest::proptest! {
+        /// The whole-number shortcut gives the text of the general float formatting.
+        #[test]
+        fn sample_values_format_as_the_general_float_path(
+            bits in proptest::prelude::any::<u64>(),
+            whole in proptest::prelude::any::<i64>(),
+        ) {
+            for v in [f64::from_bits(bits), whole as f64, (whole % 100_000) as f64] {
+                let abs = v.abs();
+                let general = if abs != 0.0 && !(1e-6..1e21).contains(&abs) && v.is_finite() {
+                    go_exp(v)
+                } else {
+                    format_value_label(v)
+                };
+                proptest::prop_assert_eq!(sample_value(v), general);
+            }
+        }
     }
 
     #[test]
