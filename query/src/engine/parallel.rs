@@ -1,24 +1,24 @@
 //! Spreading independent per-series work over the machine's cores.
 //!
-//! Owns [`map_series`]: a map over a slice whose results come back in input order, computed by a few
-//! scoped threads that take items from a shared counter (so a slow series does not leave a thread
-//! idle). It does not own what is computed, nor the order-dependent bookkeeping of a query (sample
-//! counts, annotations, the first error), which callers replay in input order afterwards so the
-//! outcome is exactly that of a sequential loop.
+//! Owns [`map_series`]: a map over a slice whose results come back in input order, computed on
+//! rayon's pool, whose threads steal items from each other (so a slow series does not leave a
+//! thread idle) and where a part no other thread took is run by the thread that split it. That
+//! matters on a loaded machine: with a thread started per query, the query waited for that
+//! thread to be scheduled and to finish even when the calling thread had done all the work — a
+//! scheduler time slice (milliseconds) on a core busy with something else, more than a small
+//! query's whole cost. It does not own what is computed, nor the order-dependent bookkeeping of
+//! a query (sample counts, annotations, the first error), which callers replay in input order
+//! afterwards so the outcome is exactly that of a sequential loop.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Below this much work (in samples decoded or points computed, about 5 ns each) the threads cost
-/// more than they save: a scoped thread costs tens of microseconds to start and wake.
+use rayon::prelude::*;
+
+/// Below this much work (in samples decoded or points computed, about 5 ns each) sharing it costs
+/// more than it saves.
 pub(crate) const MIN_WORK: usize = 20_000;
-/// Items a thread takes at once: few enough to balance, enough to keep the counter cold.
+/// Items one task takes at least: few enough to balance, enough that stealing stays rare.
 const BATCH: usize = 8;
-
-/// Worker threads for one query's per-series work, the calling thread included. Two: the machines
-/// Ember is measured on have two cores, and concurrent queries share them anyway.
-fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
-}
 
 /// `items.iter().map(f)`, collected in order, on several threads when `work` (the caller's estimate
 /// in samples or points) is at least [`MIN_WORK`]. `Some` for every item, except that once `stop`
@@ -34,59 +34,21 @@ where
     T: Sync,
     R: Send,
 {
-    let threads = threads();
-    if threads < 2 || items.len() < 2 || work < MIN_WORK {
-        let mut out = Vec::with_capacity(items.len());
-        let mut stopped = false;
-        for item in items {
-            if stopped {
-                out.push(None);
-                continue;
-            }
-            let r = f(item);
-            stopped = stop(&r);
-            out.push(Some(r));
-        }
-        return out;
-    }
-    let next = AtomicUsize::new(0);
     let stopped = AtomicBool::new(false);
-    let work = || {
-        let mut done: Vec<(usize, R)> = Vec::new();
-        loop {
-            let from = next.fetch_add(BATCH, Ordering::Relaxed);
-            if from >= items.len() {
-                break;
-            }
-            for (i, item) in items.iter().enumerate().skip(from).take(BATCH) {
-                if stopped.load(Ordering::Relaxed) {
-                    return done;
-                }
-                let r = f(item);
-                if stop(&r) {
-                    stopped.store(true, Ordering::Relaxed);
-                }
-                done.push((i, r));
-            }
+    let one = |item: &T| {
+        if stopped.load(Ordering::Relaxed) {
+            return None;
         }
-        done
+        let r = f(item);
+        if stop(&r) {
+            stopped.store(true, Ordering::Relaxed);
+        }
+        Some(r)
     };
-    let parts: Vec<Vec<(usize, R)>> = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-        let mut parts = vec![work()];
-        for h in helpers {
-            match h.join() {
-                Ok(p) => parts.push(p),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        parts
-    });
-    let mut out: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
-    for (i, r) in parts.into_iter().flatten() {
-        out[i] = Some(r);
+    if rayon::current_num_threads() < 2 || items.len() < 2 || work < MIN_WORK {
+        return items.iter().map(one).collect();
     }
-    out
+    items.par_iter().with_min_len(BATCH).map(one).collect()
 }
 
 #[cfg(test)]
