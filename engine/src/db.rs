@@ -1010,17 +1010,12 @@ fn per_block<B: Send>(
     let mut refs = refs;
     let rest = refs.split_off(split);
     let (first, second) = blocks.split_at(split);
-    std::thread::scope(|s| {
-        let a = s.spawn(|| run(first, refs));
-        let mut b = run(second, rest);
-        match a.join() {
-            Ok(mut a) => {
-                a.append(&mut b);
-                a
-            }
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
-    })
+    // On rayon's pool: a half no other thread picked up is run by the thread that split the
+    // work, so a core busy elsewhere costs at most the time of doing it all here (a thread
+    // started per query was waited for, a scheduler slice on a busy machine).
+    let (mut a, mut b) = rayon::join(|| run(first, refs), || run(second, rest));
+    a.append(&mut b);
+    a
 }
 
 /// Below this many matching block series, decoding their index entries (about a microsecond each)
