@@ -563,7 +563,7 @@ mod tests {
         // 685759136058971.25 exactly; Prometheus 2.42 answers `vector(685759136058971.25)` with
         // "685759136058971.2" (Go rounds the tie to even), where Rust's `Display` gives ".3".
         let mut s = String::new();
-        push_positional(&mut s, 685_759_136_058_971.25);
+        push_positional(&mut s, 685_759_136_058_971.0 + 0.25);
         assert_eq!(s, "685759136058971.2");
     }
 
