@@ -84,7 +84,9 @@ pub(crate) fn extrapolate(
     let mut to_start = (first_t - range_start) as f64 / 1000.0;
     let mut to_end = (range_end - last_t) as f64 / 1000.0;
     let sampled_interval = (last_t - first_t) as f64 / 1000.0;
-    let average_spacing = sampled_interval / (count - 1) as f64;
+    // Through i64: one instruction where a usize conversion takes several (the count is far below
+    // 2^53, so the value is the same).
+    let average_spacing = sampled_interval / (count - 1) as i64 as f64;
     let threshold = average_spacing * 1.1;
 
     if to_start >= threshold {
