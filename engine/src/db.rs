@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::head::replay::{self, MappedIndex, ReplayStats};
 use crate::head::series::{ChunkOpts, range_for_timestamp};
 use crate::head::{Head, HeadMemory};
-use crate::read::{Series, merge_series_lists};
+use crate::read::{Series, merge_blocks_into_head, merge_series_lists};
 
 /// How a database is opened. `Options::default()` matches Prometheus' defaults where one exists.
 #[derive(Clone, Debug)]
@@ -485,21 +485,21 @@ impl Querier {
         if blocks.is_empty() {
             return Ok(head);
         }
+        let known = &head;
         let from_blocks = per_block(&blocks, matchers, |b, refs| {
-            b.select_refs(refs, self.mint, self.maxt)
+            b.select_refs_against(known, refs, self.mint, self.maxt)
         });
-        let mut lists = Vec::with_capacity(blocks.len() + 1);
+        let mut parts = Vec::with_capacity(blocks.len());
         for (b, r) in blocks.iter().zip(from_blocks) {
             match r {
-                Ok(l) => lists.push(l),
+                Ok(p) => parts.push(p),
                 Err(e) if strict => return Err(e),
                 Err(e) => {
                     tracing::error!(block = %b.dir().display(), error = %e, "block left out of a query")
                 }
             }
         }
-        lists.push(head);
-        Ok(merge_series_lists(lists, self.mint, self.maxt))
+        Ok(merge_blocks_into_head(head, parts, self.mint, self.maxt))
     }
 
     /// The label sets of the series [`Querier::select`] returns, in the same order, without their

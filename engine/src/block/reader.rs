@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ember_index::block::{ChunkMeta, IndexReader};
+use ember_index::block::{ChunkMeta, IndexReader, SeriesPairs};
 use ember_index::{Labels, Matcher};
 use memmap2::Mmap;
 
@@ -26,7 +26,7 @@ use crate::chunks::reader::ChunkPos;
 use crate::chunks::{ChunkReader, ChunkRef};
 use crate::error::{Error, Result};
 use crate::read::Series;
-use crate::read::{ChunkData, ChunkFailure, SeriesChunk, decode_chunk, reencode};
+use crate::read::{BlockPart, ChunkData, ChunkFailure, SeriesChunk, decode_chunk, reencode};
 use crate::tombstones::{Interval, Tombstones};
 
 /// A block opened for reading. Shared (`Arc`) between the database and the queries that use it; the
@@ -147,6 +147,69 @@ impl Block {
         Ok(out)
     }
 
+    /// [`Block::select_refs`] split against `known`, the head's selection (sorted by labels): a
+    /// series the head also holds is recognised from the index's borrowed strings and only its
+    /// chunks are taken, by the head series' position; only the others get a label set built.
+    pub(crate) fn select_refs_against(
+        &self,
+        known: &[Series],
+        refs: Vec<u64>,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<BlockPart> {
+        let mut part = BlockPart {
+            known: Vec::with_capacity(refs.len().min(known.len())),
+            chunks: Vec::with_capacity(refs.len().min(known.len()) * 2),
+            others: Vec::new(),
+        };
+        let mut sp = SeriesPairs::default();
+        let mut metas = Vec::new();
+        let mut k = 0;
+        for r in refs {
+            self.index
+                .series_pairs(r, &mut sp, &mut metas)
+                .map_err(|e| index_err(&self.index_path, e))?;
+            let chunks = self.chunks_for(r, &metas, mint, maxt);
+            if chunks.is_empty() {
+                continue;
+            }
+            let pairs = sp.pairs();
+            let vs = |s: &Series| {
+                s.labels()
+                    .iter()
+                    .map(|l| (l.name.as_str(), l.value.as_str()))
+                    .cmp(pairs.iter().copied())
+            };
+            // Entries come in label order, so the position in `known` only moves forward.
+            while k < known.len() && vs(&known[k]).is_lt() {
+                k += 1;
+            }
+            if k < known.len() && vs(&known[k]).is_eq() {
+                part.push_known(k, chunks);
+                continue;
+            }
+            // Not at the current position: build the set (which validates it).
+            let labels =
+                Labels::from_pairs(pairs.iter().copied()).map_err(|e| Error::CorruptFile {
+                    path: self.index_path.clone(),
+                    offset: r.saturating_mul(16),
+                    reason: format!("series labels invalid: {e}"),
+                })?;
+            // An entry out of label order or not in canonical form (possible only from a foreign
+            // writer) may still be in `known`, behind the position: look it up exactly.
+            let behind = k > 0 && vs(&known[k - 1]).is_ge();
+            if (behind || !canonical(pairs))
+                && let Ok(pos) = known.binary_search_by(|s| s.labels().cmp(&labels))
+            {
+                part.push_known(pos, chunks);
+                continue;
+            }
+            part.others.push(Series::new(labels, chunks, mint, maxt));
+        }
+        part.settle_order();
+        Ok(part)
+    }
+
     /// The label sets [`Block::select`] would return, without their chunks.
     pub fn select_labels(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>> {
         self.select_labels_refs(self.refs(matchers)?, mint, maxt)
@@ -173,15 +236,16 @@ impl Block {
         }
         let mut out: Vec<Labels> = Vec::new();
         let mut k = 0;
-        let mut pairs = Vec::new();
+        let mut sp = SeriesPairs::default();
         for r in refs {
             let chunks = self
                 .index
-                .series_label_pairs(r, &mut pairs)
+                .series_label_pairs(r, &mut sp)
                 .map_err(|e| index_err(&self.index_path, e))?;
             if chunks == 0 {
                 continue;
             }
+            let pairs = sp.pairs();
             let vs = |l: &Labels| {
                 l.iter()
                     .map(|l| (l.name.as_str(), l.value.as_str()))
@@ -384,6 +448,12 @@ impl Block {
             Err(e) => ChunkData::Failed(ChunkFailure::from_error(&e, self.chunk_dir())),
         }
     }
+}
+
+/// Whether stored label pairs are in the form a [`Labels`] built from them keeps (names strictly
+/// ascending, no empty value), so that comparing the pairs is comparing that set.
+fn canonical(pairs: &[(&str, &str)]) -> bool {
+    pairs.windows(2).all(|w| w[0].0 < w[1].0) && pairs.iter().all(|p| !p.1.is_empty())
 }
 
 #[cfg(test)]

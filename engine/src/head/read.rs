@@ -11,29 +11,13 @@ use ember_index::{Labels, Matcher, SeriesRef};
 
 use super::Head;
 use crate::delete::hide_deleted;
-use crate::read::Series;
+use crate::read::{Series, merge_sorted};
 
 /// Below this many series one thread selects them all: a scoped thread costs tens of microseconds.
 const PARALLEL_SELECT_MIN: usize = 512;
 
 fn two_cores() -> bool {
     std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
-}
-
-/// Two label-sorted series lists merged into one.
-fn merge_sorted(a: Vec<Series>, b: Vec<Series>) -> Vec<Series> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
-    loop {
-        let next = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) if x.labels() <= y.labels() => a.next(),
-            (Some(_), Some(_)) => b.next(),
-            (Some(_), None) => a.next(),
-            (None, Some(_)) => b.next(),
-            (None, None) => return out,
-        };
-        out.extend(next);
-    }
 }
 
 impl Head {
