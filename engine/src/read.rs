@@ -734,7 +734,7 @@ pub(crate) fn merge_blocks_into_head(
 
 /// Two label-sorted series lists merged into one (a label set in both would appear twice: callers
 /// pass disjoint lists).
-pub(crate) fn merge_sorted(a: Vec<Series>, b: Vec<Series>) -> Vec<Series> {
+fn merge_sorted(a: Vec<Series>, b: Vec<Series>) -> Vec<Series> {
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
     loop {

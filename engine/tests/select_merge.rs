@@ -278,3 +278,50 @@ fn assert_same(got: Data, want: Data, lo: i64, hi: i64) {
         );
     }
 }
+
+/// The head's series in label order whatever order they were created in: sets that are prefixes of
+/// others, values that are prefixes of others, and (in the second database) a value holding a 0
+/// byte, which the head's byte-string sort keys cannot spell. Enough series that the head selects
+/// them on two threads.
+#[test]
+fn head_series_come_out_in_label_order_whatever_their_creation_order() {
+    for with_nul in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Db::open(tmp.path(), opts()).unwrap();
+        let mut sets = Vec::new();
+        for i in 0..700u64 {
+            // A scrambled creation order.
+            let k = (i * 389) % 700;
+            let mut pairs = vec![
+                ("__name__".to_string(), format!("m{}", k % 3)),
+                ("a".to_string(), format!("{}", k / 7)),
+            ];
+            match k % 7 {
+                0 => {}
+                1 => pairs.push(("b".to_string(), "x".to_string())),
+                2 => pairs.push(("b".to_string(), "xy".to_string())),
+                3 => pairs.push(("aa".to_string(), "x".to_string())),
+                4 => pairs.push(("c".to_string(), "é".to_string())),
+                5 if with_nul => pairs.push(("b".to_string(), "x\0".to_string())),
+                _ => pairs.push(("b".to_string(), format!("w{k}"))),
+            }
+            sets.push(Labels::from_pairs(pairs).unwrap());
+        }
+        let mut app = db.appender();
+        for l in &sets {
+            app.append(l, T0, 1.0).unwrap();
+        }
+        app.commit().unwrap();
+        let mut want = sets.clone();
+        want.sort();
+        want.dedup();
+        let got: Vec<Labels> = db
+            .querier(T0, T0)
+            .try_select(&[])
+            .unwrap()
+            .iter()
+            .map(|s| s.labels().clone())
+            .collect();
+        assert_eq!(got, want, "with a 0 byte: {with_nul}");
+    }
+}
