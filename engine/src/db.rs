@@ -480,14 +480,14 @@ impl Querier {
     fn select_inner(&self, matchers: &[Matcher], strict: bool) -> Result<Vec<Series>> {
         // The head before the block list: a head compaction finishing in between then shows its
         // samples twice (merged away) rather than in neither place.
-        let head = self.db.head.select(matchers, self.mint, self.maxt);
+        let (head, keys) = self.db.head.select(matchers, self.mint, self.maxt);
         let blocks = self.blocks();
         if blocks.is_empty() {
             return Ok(head);
         }
-        let known = &head;
+        let (known, keys) = (&head, keys.as_ref());
         let from_blocks = per_block(&blocks, matchers, |b, refs| {
-            b.select_refs_against(known, refs, self.mint, self.maxt)
+            b.select_refs_against(known, keys, refs, self.mint, self.maxt)
         });
         let mut parts = Vec::with_capacity(blocks.len());
         for (b, r) in blocks.iter().zip(from_blocks) {

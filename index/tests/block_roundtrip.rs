@@ -179,6 +179,13 @@ proptest! {
             r.series_pairs(sr, &mut pairs, &mut cs).unwrap();
             prop_assert_eq!(Labels::from_pairs(pairs.pairs().iter().copied()).unwrap(), ls.clone());
             prop_assert_eq!(&cs, &chunks[i]);
+            // Sets are unique and no label is empty: the pairs spell the set, and the unchanged
+            // prefix is the one shared with the previous series.
+            let shared = match i.checked_sub(1) {
+                Some(p) => series[p].iter().zip(series[i].iter()).take_while(|(a, b)| a == b).count(),
+                None => 0,
+            };
+            prop_assert_eq!(pairs.unchanged(), shared);
             mem.add(i as u64, &series[i]);
         }
         // Block references map to series positions by their rank.
@@ -381,7 +388,9 @@ fn series_pairs_reused_across_indexes_resolve_each_index_own_symbols() {
         let sr = r.all_postings().unwrap()[0];
         r.series_pairs(sr, &mut sp, &mut cs).unwrap();
         assert_eq!(sp.pairs(), [("a", want)]);
+        assert_eq!(sp.unchanged(), 0, "nothing carries over from another index");
         assert_eq!(r.series_label_pairs(sr, &mut sp).unwrap(), 1);
         assert_eq!(sp.pairs(), [("a", want)]);
+        assert_eq!(sp.unchanged(), 1);
     }
 }

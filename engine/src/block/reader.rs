@@ -25,6 +25,7 @@ use crate::chunkenc::ENCODING_XOR;
 use crate::chunks::reader::ChunkPos;
 use crate::chunks::{ChunkReader, ChunkRef};
 use crate::error::{Error, Result};
+use crate::label_key::{Keys, push_label};
 use crate::read::Series;
 use crate::read::{BlockPart, ChunkData, ChunkFailure, SeriesChunk, decode_chunk, reencode};
 use crate::tombstones::{Interval, Tombstones};
@@ -147,12 +148,14 @@ impl Block {
         Ok(out)
     }
 
-    /// [`Block::select_refs`] split against `known`, the head's selection (sorted by labels): a
-    /// series the head also holds is recognised from the index's borrowed strings and only its
-    /// chunks are taken, by the head series' position; only the others get a label set built.
+    /// [`Block::select_refs`] split against `known`, the head's selection (sorted by labels, with
+    /// its keys when it has them): a series the head also holds is recognised from the index's
+    /// borrowed strings and only its chunks are taken, by the head series' position; only the
+    /// others get a label set built.
     pub(crate) fn select_refs_against(
         &self,
         known: &[Series],
+        keys: Option<&Keys>,
         refs: Vec<u64>,
         mint: i64,
         maxt: i64,
@@ -165,26 +168,47 @@ impl Block {
         let mut sp = SeriesPairs::default();
         let mut metas = Vec::new();
         let mut k = 0;
+        // The entry spelled as a key, kept from entry to entry: the labels an entry shares with the
+        // one before are not spelled again. Label `i`'s spelling ends at `ends[i]`; `ends` stops
+        // short at a label that cannot be spelled.
+        let mut key: Vec<u8> = Vec::new();
+        let mut ends: Vec<usize> = Vec::new();
         for r in refs {
             self.index
                 .series_pairs(r, &mut sp, &mut metas)
                 .map_err(|e| index_err(&self.index_path, e))?;
+            let pairs = sp.pairs();
+            let spelled = keys.is_some() && {
+                let keep = sp.unchanged().min(ends.len());
+                ends.truncate(keep);
+                key.truncate(keep.checked_sub(1).map_or(0, |i| ends[i]));
+                for &(name, value) in &pairs[keep..] {
+                    if !push_label(&mut key, name, value) {
+                        break;
+                    }
+                    ends.push(key.len());
+                }
+                ends.len() == pairs.len()
+            };
             let chunks = self.chunks_for(r, &metas, mint, maxt);
             if chunks.is_empty() {
                 continue;
             }
-            let pairs = sp.pairs();
-            let vs = |s: &Series| {
-                s.labels()
+            // How head series `i` orders against this entry: by keys when both are spelled (one
+            // memcmp), else pair by pair.
+            let vs = |i: usize| match keys {
+                Some(ks) if spelled => ks.get(i).cmp(&key),
+                _ => known[i]
+                    .labels()
                     .iter()
                     .map(|l| (l.name.as_str(), l.value.as_str()))
-                    .cmp(pairs.iter().copied())
+                    .cmp(pairs.iter().copied()),
             };
             // Entries come in label order, so the position in `known` only moves forward.
-            while k < known.len() && vs(&known[k]).is_lt() {
+            while k < known.len() && vs(k).is_lt() {
                 k += 1;
             }
-            if k < known.len() && vs(&known[k]).is_eq() {
+            if k < known.len() && vs(k).is_eq() {
                 part.push_known(k, chunks);
                 continue;
             }
@@ -197,7 +221,7 @@ impl Block {
                 })?;
             // An entry out of label order or not in canonical form (possible only from a foreign
             // writer) may still be in `known`, behind the position: look it up exactly.
-            let behind = k > 0 && vs(&known[k - 1]).is_ge();
+            let behind = k > 0 && vs(k - 1).is_ge();
             if (behind || !canonical(pairs))
                 && let Ok(pos) = known.binary_search_by(|s| s.labels().cmp(&labels))
             {

@@ -11,10 +11,7 @@ use ember_index::{Labels, Matcher, SeriesRef};
 
 use super::Head;
 use crate::delete::hide_deleted;
-use std::sync::Arc;
-
-use super::series::SeriesCell;
-use super::symbols::first_differing_label;
+use crate::label_key::Keys;
 use crate::read::Series;
 
 /// Below this many series one thread selects them all: a scoped thread costs tens of microseconds.
@@ -24,41 +21,55 @@ fn two_cores() -> bool {
     std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
 }
 
-/// Orders two selected head series by labels. The head's series share most labels (the metric
-/// name, job, instance, …) and an interned id is the same exactly when the string is: the label
-/// sets are compared from the first label whose ids differ, which spares comparing the shared
-/// strings (that was most of the cost of sorting a selection).
-fn by_labels(a: &(Arc<SeriesCell>, Series), b: &(Arc<SeriesCell>, Series)) -> std::cmp::Ordering {
-    let from = first_differing_label(&a.0.labels, &b.0.labels);
-    let (a, b) = (a.1.labels().as_slice(), b.1.labels().as_slice());
-    a[from.min(a.len())..].cmp(&b[from.min(b.len())..])
+/// Series sorted by labels, with their keys ([`crate::label_key`]) when every set could be spelled.
+pub(crate) type Sorted = (Vec<Series>, Option<Keys>);
+
+/// Sorts `series` by labels, comparing keys: comparing label sets pair by pair was most of the
+/// cost of sorting a selection.
+fn sort_by_labels(mut series: Vec<Series>) -> Sorted {
+    let mut keys = Keys::default();
+    if !series.iter().all(|s| keys.push(s.labels())) {
+        series.sort_unstable_by(|a, b| a.labels().cmp(b.labels()));
+        return (series, None);
+    }
+    let mut order: Vec<usize> = (0..series.len()).collect();
+    order.sort_unstable_by(|&a, &b| keys.get(a).cmp(keys.get(b)));
+    keys.reorder(&order);
+    (pick(series, &order), Some(keys))
 }
 
-/// Sorts selected head series by labels. Each label set is first spelled as one byte string
-/// (`name 0 value 0 …`, which orders as the set does while no string holds a 0 byte), so that a
-/// comparison is one `memcmp` rather than a walk over label pairs: comparing label sets was most of
-/// the cost of sorting a selection.
-fn sort_by_labels(out: &mut Vec<(Arc<SeriesCell>, Series)>) {
-    let mut keys: Vec<u8> = Vec::new();
-    let mut spans: Vec<(usize, usize, usize)> = Vec::with_capacity(out.len());
-    for (i, (_, s)) in out.iter().enumerate() {
-        let start = keys.len();
-        for l in s.labels().iter() {
-            if l.name.as_bytes().contains(&0) || l.value.as_bytes().contains(&0) {
-                // The spelling would not order as the label sets do.
-                out.sort_unstable_by(by_labels);
-                return;
-            }
-            keys.extend_from_slice(l.name.as_bytes());
-            keys.push(0);
-            keys.extend_from_slice(l.value.as_bytes());
-            keys.push(0);
+/// The elements of `v` at the positions `order` names, in that order.
+fn pick(v: Vec<Series>, order: &[usize]) -> Vec<Series> {
+    let mut taken: Vec<Option<Series>> = v.into_iter().map(Some).collect();
+    order.iter().filter_map(|&i| taken[i].take()).collect()
+}
+
+/// Two sorted halves of one selection (disjoint) merged into one.
+fn merge_halves((a, ka): Sorted, (b, kb): Sorted) -> Sorted {
+    let n = a.len() + b.len();
+    let (Some(mut keys), Some(kb)) = (ka, kb) else {
+        let mut all = a;
+        all.extend(b);
+        all.sort_unstable_by(|x, y| x.labels().cmp(y.labels()));
+        return (all, None);
+    };
+    let split = keys.len();
+    keys.append(kb);
+    let mut order = Vec::with_capacity(n);
+    let (mut i, mut j) = (0, split);
+    while i < split || j < n {
+        if j == n || (i < split && keys.get(i) <= keys.get(j)) {
+            order.push(i);
+            i += 1;
+        } else {
+            order.push(j);
+            j += 1;
         }
-        spans.push((start, keys.len(), i));
     }
-    spans.sort_unstable_by(|a, b| keys[a.0..a.1].cmp(&keys[b.0..b.1]));
-    let mut taken: Vec<Option<(Arc<SeriesCell>, Series)>> = out.drain(..).map(Some).collect();
-    out.extend(spans.iter().filter_map(|&(_, _, i)| taken[i].take()));
+    keys.reorder(&order);
+    let mut all = a;
+    all.extend(b);
+    (pick(all, &order), Some(keys))
 }
 
 impl Head {
@@ -73,12 +84,12 @@ impl Head {
         }
     }
 
-    /// Series matching all `matchers` with at least one sample in `[mint, maxt]`, sorted by labels.
-    pub(crate) fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Series> {
+    /// Series matching all `matchers` with at least one sample in `[mint, maxt]`, sorted by labels,
+    /// with their keys when every set could be spelled (a block's selection is matched against them).
+    pub(crate) fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Sorted {
         let refs = self.refs_for(matchers);
         let stones = self.tombstones.read();
         let stones = &*stones;
-        // Each series with its interned ids, which stay alive (the cell) until the list is sorted.
         let take = |refs: &[SeriesRef]| {
             let mut out = Vec::with_capacity(refs.len());
             for &r in refs {
@@ -88,14 +99,17 @@ impl Head {
                 if chunks.is_empty() {
                     continue;
                 }
-                let labels = self.symbols.resolve(&cell.labels);
-                out.push((cell, Series::new(labels, chunks, mint, maxt)));
+                out.push(Series::new(
+                    self.symbols.resolve(&cell.labels),
+                    chunks,
+                    mint,
+                    maxt,
+                ));
             }
-            sort_by_labels(&mut out);
-            out
+            sort_by_labels(out)
         };
         if refs.len() < PARALLEL_SELECT_MIN || !two_cores() {
-            return take(&refs).into_iter().map(|(_, s)| s).collect();
+            return take(&refs);
         }
         // Building label sets and chunk lists, and sorting them, was a twentieth of a histogram
         // query over 1,536 series on the query's critical path: two halves on two threads, merged.
@@ -108,18 +122,7 @@ impl Head {
                 other.join().expect("series selection thread panicked"),
             )
         });
-        let mut out = Vec::with_capacity(a.len() + b.len());
-        let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
-        loop {
-            let next = match (a.peek(), b.peek()) {
-                (Some(x), Some(y)) if by_labels(x, y).is_le() => a.next(),
-                (Some(_), Some(_)) => b.next(),
-                (Some(_), None) => a.next(),
-                (None, Some(_)) => b.next(),
-                (None, None) => return out,
-            };
-            out.extend(next.map(|(_, s)| s));
-        }
+        merge_halves(a, b)
     }
 
     /// The label sets of the series [`Head::select`] would return, in the same order, without taking

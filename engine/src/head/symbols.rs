@@ -123,19 +123,6 @@ impl Symbols {
     }
 }
 
-/// The position of the first label at which two interned id lists (from [`Symbols::intern_labels`])
-/// differ in name or value; the shorter list's length when one is a prefix of the other. The label
-/// sets they spell are equal in every label before it.
-pub(crate) fn first_differing_label(a: &[u8], b: &[u8]) -> usize {
-    let p = a
-        .iter()
-        .zip(b)
-        .position(|(x, y)| x != y)
-        .unwrap_or(a.len().min(b.len()));
-    // Ids completed before `p` (a varint's last byte is below 0x80); a name and a value per label.
-    a[..p].iter().filter(|&&x| x < 0x80).count() / 2
-}
-
 /// LEB128 varints, as the WAL and index formats use.
 fn encode_ids(ids: &[u32]) -> Box<[u8]> {
     let mut out = Vec::with_capacity(ids.len() * 3);
@@ -208,33 +195,5 @@ mod tests {
         assert!(!syms.equals_bytes(&ib, &raw));
         // "__name__", "up", "job", "node", "api": shared strings are stored once.
         assert_eq!(syms.inner.read().strings.len(), 5);
-    }
-
-    #[test]
-    fn the_first_differing_label_is_found_from_the_ids_whatever_their_width() {
-        let syms = Symbols::default();
-        // Enough strings that later ids take two varint bytes: "v200" and "v328" are ids 201 and
-        // 329, whose varints differ only in their second byte.
-        for i in 0..400 {
-            syms.intern_labels(&Labels::from_pairs([("k", format!("v{i}"))]).unwrap());
-        }
-        let set = |pairs: &[(&str, &str)]| {
-            syms.intern_labels(&Labels::from_pairs(pairs.iter().copied()).unwrap())
-        };
-        let base = set(&[("a", "v1"), ("b", "v200"), ("c", "v3")]);
-        let cases: [(&[(&str, &str)], usize); 7] = [
-            (&[("a", "v1"), ("b", "v200"), ("c", "v3")], 3),
-            (&[("a", "v1"), ("b", "v201"), ("c", "v3")], 1),
-            (&[("a", "v1"), ("b", "v328"), ("c", "v3")], 1),
-            (&[("a", "v1"), ("b", "v200"), ("c", "v4")], 2),
-            (&[("a", "v2"), ("b", "v200"), ("c", "v3")], 0),
-            (&[("a", "v1"), ("b", "v200")], 2),
-            (&[("a", "v1"), ("bb", "v200"), ("c", "v3")], 1),
-        ];
-        for (pairs, want) in cases {
-            let other = set(pairs);
-            assert_eq!(first_differing_label(&base, &other), want, "{pairs:?}");
-            assert_eq!(first_differing_label(&other, &base), want, "{pairs:?}");
-        }
     }
 }

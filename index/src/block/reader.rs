@@ -635,6 +635,7 @@ impl<B: AsRef<[u8]>> IndexReader<B> {
             sp.refs.clear();
             sp.pairs.clear();
         }
+        sp.unchanged = 0;
         let n = c.uvarint_usize("label count")?;
         sp.refs.truncate(n);
         sp.pairs.truncate(n);
@@ -642,6 +643,7 @@ impl<B: AsRef<[u8]>> IndexReader<B> {
             .reserve(n.min(c.remaining() / 2).saturating_sub(sp.pairs.len()));
         sp.refs
             .reserve(n.min(c.remaining() / 2).saturating_sub(sp.refs.len()));
+        let mut same = true;
         for i in 0..n {
             let at = c.offset();
             let name = c.uvarint32("label name reference")?;
@@ -649,6 +651,10 @@ impl<B: AsRef<[u8]>> IndexReader<B> {
             // Neighbouring entries share most labels: a reference the previous entry had at this
             // position resolves to the string already looked up.
             let prev = sp.refs.get(i).copied().zip(sp.pairs.get(i).copied());
+            same = same && prev.is_some_and(|(r, _)| r == (name, value));
+            if same {
+                sp.unchanged = i + 1;
+            }
             let name_s = match prev {
                 Some(((r, _), (s, _))) if r == name => s,
                 _ => self
@@ -719,12 +725,19 @@ pub struct SeriesPairs<'a> {
     reader: usize,
     refs: Vec<(u32, u32)>,
     pairs: Vec<(&'a str, &'a str)>,
+    unchanged: usize,
 }
 
 impl<'a> SeriesPairs<'a> {
     /// `(name, value)` pairs in stored order.
     pub fn pairs(&self) -> &[(&'a str, &'a str)] {
         &self.pairs
+    }
+
+    /// How many leading pairs are those of the entry read before this one (from the same reader),
+    /// so a caller can keep what it derived from them.
+    pub fn unchanged(&self) -> usize {
+        self.unchanged
     }
 }
 
