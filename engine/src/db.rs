@@ -506,11 +506,11 @@ impl Querier {
     /// samples.
     pub fn select_labels(&self, matchers: &[Matcher]) -> Vec<Labels> {
         // The head first, as in `select_inner`.
-        let mut out = self.db.head.select_labels(matchers, self.mint, self.maxt);
+        let (mut out, keys) = self.db.head.select_labels(matchers, self.mint, self.maxt);
         let blocks = self.blocks();
-        let known = &out;
+        let (known, keys) = (&out, keys.as_ref());
         let from_blocks = per_block(&blocks, matchers, |b, refs| {
-            b.labels_not_in(known, refs, self.mint, self.maxt)
+            b.labels_not_in(known, keys, refs, self.mint, self.maxt)
         });
         for (b, r) in blocks.iter().zip(from_blocks) {
             match r {

@@ -4,7 +4,8 @@
 //! walk over string pairs, which was most of the cost of sorting a selection and of matching block
 //! series against the head's.
 //!
-//! Owns the spelling and [`Keys`], the spelled sets of one label-sorted selection. It does not own
+//! Owns the spelling, [`Keys`] (the spelled sets of one label-sorted selection) and [`EntryKey`]
+//! (a block entry's, spelled incrementally), and sorting by keys. It does not own
 //! label sets, nor decide what to do with a set that cannot be spelled (callers compare those the
 //! ordinary way).
 
@@ -70,6 +71,60 @@ impl Keys {
     }
 }
 
+/// The key of one stored entry after another (a block's series in index order), kept from entry
+/// to entry: the labels an entry shares with the one before are not spelled again.
+#[derive(Default)]
+pub(crate) struct EntryKey {
+    key: Vec<u8>,
+    /// Where label `i`'s spelling ends; stops short at a label that cannot be spelled.
+    ends: Vec<usize>,
+}
+
+impl EntryKey {
+    /// Spells `pairs`, whose first `unchanged` pairs are the previous entry's; false when they
+    /// cannot all be spelled (then [`EntryKey::get`] is not their key).
+    pub(crate) fn spell(&mut self, pairs: &[(&str, &str)], unchanged: usize) -> bool {
+        let keep = unchanged.min(self.ends.len());
+        self.ends.truncate(keep);
+        self.key
+            .truncate(keep.checked_sub(1).map_or(0, |i| self.ends[i]));
+        for &(name, value) in &pairs[keep..] {
+            if !push_label(&mut self.key, name, value) {
+                break;
+            }
+            self.ends.push(self.key.len());
+        }
+        self.ends.len() == pairs.len()
+    }
+
+    pub(crate) fn get(&self) -> &[u8] {
+        &self.key
+    }
+}
+
+/// Sorts `v` by the label sets `labels` gives, through their keys when every set can be spelled
+/// (then also returned, in the sorted order).
+pub(crate) fn sort_by_labels<T>(
+    mut v: Vec<T>,
+    labels: impl Fn(&T) -> &Labels,
+) -> (Vec<T>, Option<Keys>) {
+    let mut keys = Keys::default();
+    if !v.iter().all(|x| keys.push(labels(x))) {
+        v.sort_unstable_by(|a, b| labels(a).cmp(labels(b)));
+        return (v, None);
+    }
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_unstable_by(|&a, &b| keys.get(a).cmp(keys.get(b)));
+    keys.reorder(&order);
+    (pick(v, &order), Some(keys))
+}
+
+/// The elements of `v` at the positions `order` names, in that order.
+pub(crate) fn pick<T>(v: Vec<T>, order: &[usize]) -> Vec<T> {
+    let mut taken: Vec<Option<T>> = v.into_iter().map(Some).collect();
+    order.iter().filter_map(|&i| taken[i].take()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +156,57 @@ mod tests {
                     Labels::from_pairs(b.iter().copied()).unwrap(),
                 );
                 assert_eq!(key(a).cmp(&key(b)), la.cmp(&lb), "{a:?} vs {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_entry_key_respells_only_what_changed_and_recovers_after_a_zero_byte() {
+        let mut e = EntryKey::default();
+        let whole = |pairs: &[(&str, &str)]| {
+            let mut k = Vec::new();
+            pairs
+                .iter()
+                .all(|&(n, v)| push_label(&mut k, n, v))
+                .then_some(k)
+        };
+        let entries: &[(&[(&str, &str)], usize)] = &[
+            (&[("a", "1"), ("b", "2")], 0),
+            (&[("a", "1"), ("b", "3")], 1),
+            (&[("a", "1"), ("b", "\0")], 1),
+            (&[("a", "1"), ("b", "\0"), ("c", "4")], 2),
+            (&[("a", "1"), ("b", "\0"), ("c", "5")], 2),
+            (&[("a", "1"), ("b", "6")], 1),
+            (&[("a", "1")], 1),
+            (&[("z", "1")], 0),
+        ];
+        for &(pairs, unchanged) in entries {
+            let want = whole(pairs);
+            assert_eq!(e.spell(pairs, unchanged), want.is_some(), "{pairs:?}");
+            if let Some(k) = want {
+                assert_eq!(e.get(), &k[..], "{pairs:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn sorting_by_keys_agrees_with_sorting_label_sets() {
+        for extra in ["x", "x\0"] {
+            let sets: Vec<Labels> = ["b", "a", "ab", "a", "", "aa"]
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let last = if i == 4 { extra } else { "y" };
+                    Labels::from_pairs([("n", *v), ("o", last)]).unwrap()
+                })
+                .collect();
+            let mut want = sets.clone();
+            want.sort();
+            let (got, keys) = sort_by_labels(sets, |l| l);
+            assert_eq!(got, want);
+            assert_eq!(keys.is_some(), extra == "x");
+            if let Some(k) = keys {
+                assert!((1..k.len()).all(|i| k.get(i - 1) <= k.get(i)));
             }
         }
     }

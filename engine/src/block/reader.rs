@@ -25,7 +25,7 @@ use crate::chunkenc::ENCODING_XOR;
 use crate::chunks::reader::ChunkPos;
 use crate::chunks::{ChunkReader, ChunkRef};
 use crate::error::{Error, Result};
-use crate::label_key::{Keys, push_label};
+use crate::label_key::{EntryKey, Keys};
 use crate::read::Series;
 use crate::read::{BlockPart, ChunkData, ChunkFailure, SeriesChunk, decode_chunk, reencode};
 use crate::tombstones::{Interval, Tombstones};
@@ -168,28 +168,14 @@ impl Block {
         let mut sp = SeriesPairs::default();
         let mut metas = Vec::new();
         let mut k = 0;
-        // The entry spelled as a key, kept from entry to entry: the labels an entry shares with the
-        // one before are not spelled again. Label `i`'s spelling ends at `ends[i]`; `ends` stops
-        // short at a label that cannot be spelled.
-        let mut key: Vec<u8> = Vec::new();
-        let mut ends: Vec<usize> = Vec::new();
+        let mut key = EntryKey::default();
         for r in refs {
             self.index
                 .series_pairs(r, &mut sp, &mut metas)
                 .map_err(|e| index_err(&self.index_path, e))?;
             let pairs = sp.pairs();
-            let spelled = keys.is_some() && {
-                let keep = sp.unchanged().min(ends.len());
-                ends.truncate(keep);
-                key.truncate(keep.checked_sub(1).map_or(0, |i| ends[i]));
-                for &(name, value) in &pairs[keep..] {
-                    if !push_label(&mut key, name, value) {
-                        break;
-                    }
-                    ends.push(key.len());
-                }
-                ends.len() == pairs.len()
-            };
+            // Spelled for every entry, so that the next one can keep what it shares.
+            let spelled = keys.is_some() && key.spell(pairs, sp.unchanged());
             let chunks = self.chunks_for(r, &metas, mint, maxt);
             if chunks.is_empty() {
                 continue;
@@ -197,7 +183,7 @@ impl Block {
             // How head series `i` orders against this entry: by keys when both are spelled (one
             // memcmp), else pair by pair.
             let vs = |i: usize| match keys {
-                Some(ks) if spelled => ks.get(i).cmp(&key),
+                Some(ks) if spelled => ks.get(i).cmp(key.get()),
                 _ => known[i]
                     .labels()
                     .iter()
@@ -240,13 +226,14 @@ impl Block {
     }
 
     /// The label sets of the series `refs` (from [`Block::refs`]) that live in `[mint, maxt]` and are
-    /// not in `known` (sorted, unique), sorted and unique. A series already in `known` is recognised
-    /// from the index's borrowed strings, without building its label set: listing series over the
-    /// head and its blocks mostly finds the same series in each, and building the duplicates was
-    /// most of the cost.
+    /// not in `known` (sorted, unique; with its keys when it has them), sorted and unique. A series
+    /// already in `known` is recognised from the index's borrowed strings, without building its
+    /// label set: listing series over the head and its blocks mostly finds the same series in each,
+    /// and building the duplicates was most of the cost.
     pub(crate) fn labels_not_in(
         &self,
         known: &[Labels],
+        keys: Option<&Keys>,
         refs: Vec<u64>,
         mint: i64,
         maxt: i64,
@@ -261,25 +248,32 @@ impl Block {
         let mut out: Vec<Labels> = Vec::new();
         let mut k = 0;
         let mut sp = SeriesPairs::default();
+        let mut key = EntryKey::default();
         for r in refs {
             let chunks = self
                 .index
                 .series_label_pairs(r, &mut sp)
                 .map_err(|e| index_err(&self.index_path, e))?;
+            let pairs = sp.pairs();
+            // Spelled for every entry, so that the next one can keep what it shares.
+            let spelled = keys.is_some() && key.spell(pairs, sp.unchanged());
             if chunks == 0 {
                 continue;
             }
-            let pairs = sp.pairs();
-            let vs = |l: &Labels| {
-                l.iter()
+            // How known set `i` orders against this entry: by keys when both are spelled (one
+            // memcmp), else pair by pair.
+            let vs = |i: usize| match keys {
+                Some(ks) if spelled => ks.get(i).cmp(key.get()),
+                _ => known[i]
+                    .iter()
                     .map(|l| (l.name.as_str(), l.value.as_str()))
-                    .cmp(pairs.iter().copied())
+                    .cmp(pairs.iter().copied()),
             };
             // Entries come in label order, so the position in `known` only moves forward.
-            while k < known.len() && vs(&known[k]).is_lt() {
+            while k < known.len() && vs(k).is_lt() {
                 k += 1;
             }
-            if k < known.len() && vs(&known[k]).is_eq() {
+            if k < known.len() && vs(k).is_eq() {
                 continue;
             }
             // Not known: build it (which validates it).

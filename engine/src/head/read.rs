@@ -11,7 +11,7 @@ use ember_index::{Labels, Matcher, SeriesRef};
 
 use super::Head;
 use crate::delete::hide_deleted;
-use crate::label_key::Keys;
+use crate::label_key::{Keys, pick, sort_by_labels};
 use crate::read::Series;
 
 /// Below this many series one thread selects them all: a scoped thread costs tens of microseconds.
@@ -23,26 +23,6 @@ fn two_cores() -> bool {
 
 /// Series sorted by labels, with their keys ([`crate::label_key`]) when every set could be spelled.
 pub(crate) type Sorted = (Vec<Series>, Option<Keys>);
-
-/// Sorts `series` by labels, comparing keys: comparing label sets pair by pair was most of the
-/// cost of sorting a selection.
-fn sort_by_labels(mut series: Vec<Series>) -> Sorted {
-    let mut keys = Keys::default();
-    if !series.iter().all(|s| keys.push(s.labels())) {
-        series.sort_unstable_by(|a, b| a.labels().cmp(b.labels()));
-        return (series, None);
-    }
-    let mut order: Vec<usize> = (0..series.len()).collect();
-    order.sort_unstable_by(|&a, &b| keys.get(a).cmp(keys.get(b)));
-    keys.reorder(&order);
-    (pick(series, &order), Some(keys))
-}
-
-/// The elements of `v` at the positions `order` names, in that order.
-fn pick(v: Vec<Series>, order: &[usize]) -> Vec<Series> {
-    let mut taken: Vec<Option<Series>> = v.into_iter().map(Some).collect();
-    order.iter().filter_map(|&i| taken[i].take()).collect()
-}
 
 /// Two sorted halves of one selection (disjoint) merged into one.
 fn merge_halves((a, ka): Sorted, (b, kb): Sorted) -> Sorted {
@@ -106,7 +86,8 @@ impl Head {
                     maxt,
                 ));
             }
-            sort_by_labels(out)
+            // Comparing label sets pair by pair was most of the cost of sorting a selection.
+            sort_by_labels(out, Series::labels)
         };
         if refs.len() < PARALLEL_SELECT_MIN || !two_cores() {
             return take(&refs);
@@ -125,9 +106,15 @@ impl Head {
         merge_halves(a, b)
     }
 
-    /// The label sets of the series [`Head::select`] would return, in the same order, without taking
-    /// their chunks (the series endpoint needs nothing else).
-    pub(crate) fn select_labels(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
+    /// The label sets of the series [`Head::select`] would return, in the same order (with their
+    /// keys when every set could be spelled), without taking their chunks (the series endpoint
+    /// needs nothing else).
+    pub(crate) fn select_labels(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> (Vec<Labels>, Option<Keys>) {
         let refs = self.refs_for(matchers);
         let stones = self.tombstones.read();
         let mut out = Vec::with_capacity(refs.len());
@@ -144,8 +131,7 @@ impl Head {
                 out.push(self.symbols.resolve(&cell.labels));
             }
         }
-        out.sort_unstable();
-        out
+        sort_by_labels(out, |l| l)
     }
 }
 
