@@ -176,8 +176,10 @@ impl Block {
             let pairs = sp.pairs();
             // Spelled for every entry, so that the next one can keep what it shares.
             let spelled = keys.is_some() && key.spell(pairs, sp.unchanged());
-            let chunks = self.chunks_for(r, &metas, mint, maxt);
-            if chunks.is_empty() {
+            // Straight into the part's chunks: most entries are the head's series and stay there.
+            let from = part.chunks.len();
+            self.chunks_into(r, &metas, mint, maxt, &mut part.chunks);
+            if part.chunks.len() == from {
                 continue;
             }
             // How head series `i` orders against this entry: by keys when both are spelled (one
@@ -195,9 +197,10 @@ impl Block {
                 k += 1;
             }
             if k < known.len() && vs(k).is_eq() {
-                part.push_known(k, chunks);
+                part.known.push((k, part.chunks.len() - from));
                 continue;
             }
+            let chunks: Vec<SeriesChunk> = part.chunks.drain(from..).collect();
             // Not at the current position: build the set (which validates it).
             let labels =
                 Labels::from_pairs(pairs.iter().copied()).map_err(|e| Error::CorruptFile {
@@ -395,8 +398,21 @@ impl Block {
     /// The chunks of series `r` overlapping `[mint, maxt]`, deleted samples removed. A chunk that cannot
     /// be read becomes a failed chunk: the query reading it reports the error.
     fn chunks_for(&self, r: u64, metas: &[ChunkMeta], mint: i64, maxt: i64) -> Vec<SeriesChunk> {
-        let deleted = self.tombstones.get(r);
         let mut out = Vec::with_capacity(metas.len());
+        self.chunks_into(r, metas, mint, maxt, &mut out);
+        out
+    }
+
+    /// [`Block::chunks_for`], appended to `out`.
+    fn chunks_into(
+        &self,
+        r: u64,
+        metas: &[ChunkMeta],
+        mint: i64,
+        maxt: i64,
+        out: &mut Vec<SeriesChunk>,
+    ) {
+        let deleted = self.tombstones.get(r);
         for m in metas {
             if m.max_time < mint || m.min_time > maxt {
                 continue;
@@ -429,7 +445,6 @@ impl Block {
                 out.push(c);
             }
         }
-        out
     }
 
     fn chunk_dir(&self) -> PathBuf {
