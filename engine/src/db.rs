@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::head::replay::{self, MappedIndex, ReplayStats};
 use crate::head::series::{ChunkOpts, range_for_timestamp};
 use crate::head::{Head, HeadMemory};
-use crate::read::{Series, merge_series_lists};
+use crate::read::{Series, merge_blocks_into_head, merge_series_lists};
 
 /// How a database is opened. `Options::default()` matches Prometheus' defaults where one exists.
 #[derive(Clone, Debug)]
@@ -480,37 +480,37 @@ impl Querier {
     fn select_inner(&self, matchers: &[Matcher], strict: bool) -> Result<Vec<Series>> {
         // The head before the block list: a head compaction finishing in between then shows its
         // samples twice (merged away) rather than in neither place.
-        let head = self.db.head.select(matchers, self.mint, self.maxt);
+        let (head, keys) = self.db.head.select(matchers, self.mint, self.maxt);
         let blocks = self.blocks();
         if blocks.is_empty() {
             return Ok(head);
         }
+        let (known, keys) = (&head, keys.as_ref());
         let from_blocks = per_block(&blocks, matchers, |b, refs| {
-            b.select_refs(refs, self.mint, self.maxt)
+            b.select_refs_against(known, keys, refs, self.mint, self.maxt)
         });
-        let mut lists = Vec::with_capacity(blocks.len() + 1);
+        let mut parts = Vec::with_capacity(blocks.len());
         for (b, r) in blocks.iter().zip(from_blocks) {
             match r {
-                Ok(l) => lists.push(l),
+                Ok(p) => parts.push(p),
                 Err(e) if strict => return Err(e),
                 Err(e) => {
                     tracing::error!(block = %b.dir().display(), error = %e, "block left out of a query")
                 }
             }
         }
-        lists.push(head);
-        Ok(merge_series_lists(lists, self.mint, self.maxt))
+        Ok(merge_blocks_into_head(head, parts, self.mint, self.maxt))
     }
 
     /// The label sets of the series [`Querier::select`] returns, in the same order, without their
     /// samples.
     pub fn select_labels(&self, matchers: &[Matcher]) -> Vec<Labels> {
         // The head first, as in `select_inner`.
-        let mut out = self.db.head.select_labels(matchers, self.mint, self.maxt);
+        let (mut out, keys) = self.db.head.select_labels(matchers, self.mint, self.maxt);
         let blocks = self.blocks();
-        let known = &out;
+        let (known, keys) = (&out, keys.as_ref());
         let from_blocks = per_block(&blocks, matchers, |b, refs| {
-            b.labels_not_in(known, refs, self.mint, self.maxt)
+            b.labels_not_in(known, keys, refs, self.mint, self.maxt)
         });
         for (b, r) in blocks.iter().zip(from_blocks) {
             match r {

@@ -43,6 +43,7 @@ pub mod db;
 pub mod delete;
 pub mod error;
 pub(crate) mod head;
+pub(crate) mod label_key;
 pub(crate) mod read;
 pub mod snapshot;
 pub mod tombstones;

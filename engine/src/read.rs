@@ -7,7 +7,10 @@
 //! in time (overlapping blocks, or a block and the head after a crash between writing a block and
 //! truncating the head) are decoded, merged sample by sample with one sample kept per timestamp, and
 //! re-encoded. Chunks that do not overlap anything are passed through untouched, so the common case
-//! decodes nothing at selection time.
+//! decodes nothing at selection time. Also the merge of whole selections: label-sorted series lists
+//! ([`merge_series_lists`]), and the head's list with the blocks' shares of a selection split against
+//! it ([`BlockPart`], [`merge_blocks_into_head`]), where a block series the head also holds arrives as
+//! chunks for the head series' position and no label set is built or compared again.
 //!
 //! It does not own selecting series (the head's postings, a block's index, [`crate::Querier`]), nor
 //! applying tombstones to a block's chunks (the block does that, using [`reencode`]).
@@ -634,6 +637,121 @@ pub(crate) fn merge_series_lists(lists: Vec<Vec<Series>>, mint: i64, maxt: i64) 
         {
             out.push(Series::new(labels, chunks, mint, maxt));
         }
+    }
+}
+
+/// One block's share of a selection, split against the label-sorted series the head returned for
+/// it (see [`merge_blocks_into_head`]): most series live on across the head and its blocks, and
+/// building and comparing their label sets once per block was most of a selection's time.
+#[derive(Default)]
+pub(crate) struct BlockPart {
+    /// Series the head also returned: `(position in the head's list, number of chunks)`, ascending by
+    /// position, each taking its chunks from the front of `chunks` in turn.
+    pub(crate) known: Vec<(usize, usize)>,
+    pub(crate) chunks: Vec<SeriesChunk>,
+    /// Series the head did not return, sorted by labels.
+    pub(crate) others: Vec<Series>,
+}
+
+impl BlockPart {
+    /// Records the chunks of the head's series at `pos`.
+    pub(crate) fn push_known(&mut self, pos: usize, chunks: Vec<SeriesChunk>) {
+        self.known.push((pos, chunks.len()));
+        self.chunks.extend(chunks);
+    }
+
+    /// Puts `known` in ascending position (and `others` in label order) if a block whose entries are
+    /// not in label order (only a foreign writer's) left them out of order.
+    pub(crate) fn settle_order(&mut self) {
+        if !self.known.is_sorted_by_key(|k| k.0) {
+            let mut chunks = std::mem::take(&mut self.chunks).into_iter();
+            let mut each: Vec<(usize, Vec<SeriesChunk>)> = self
+                .known
+                .drain(..)
+                .map(|(pos, n)| (pos, chunks.by_ref().take(n).collect()))
+                .collect();
+            // Stable: two entries for one series keep the block's order.
+            each.sort_by_key(|e| e.0);
+            for (pos, cs) in each {
+                self.push_known(pos, cs);
+            }
+        }
+        if !self.others.windows(2).all(|w| w[0].labels < w[1].labels) {
+            self.others.sort_by(|a, b| a.labels.cmp(&b.labels));
+        }
+    }
+}
+
+/// The head's series (label-sorted) merged with the blocks' parts (in ascending priority, as
+/// [`merge_series_lists`] takes its lists; the head has the highest): the result of
+/// `merge_series_lists(blocks' full lists + [head])`, but a head series takes its blocks' chunks by
+/// position, without comparing label sets again.
+pub(crate) fn merge_blocks_into_head(
+    mut head: Vec<Series>,
+    parts: Vec<BlockPart>,
+    mint: i64,
+    maxt: i64,
+) -> Vec<Series> {
+    let mut others = Vec::with_capacity(parts.len());
+    let mut cursors = Vec::with_capacity(parts.len());
+    for p in parts {
+        others.push(p.others);
+        cursors.push((p.known.into_iter().peekable(), p.chunks.into_iter()));
+    }
+    // Reused per series: the blocks' chunks and the length of each source's run in them.
+    let mut joined: Vec<SeriesChunk> = Vec::new();
+    let mut runs: Vec<usize> = Vec::new();
+    for (pos, s) in head.iter_mut().enumerate() {
+        joined.clear();
+        runs.clear();
+        for (known, chunks) in &mut cursors {
+            while let Some((_, n)) = known.next_if(|k| k.0 == pos) {
+                joined.extend(chunks.by_ref().take(n));
+                runs.push(n);
+            }
+        }
+        if runs.is_empty() {
+            continue;
+        }
+        let own = std::mem::take(&mut s.chunks);
+        runs.push(own.len());
+        joined.extend(own);
+        // Blocks are older than the head and disjoint from each other: their runs, in priority
+        // order, are then already in time order.
+        s.chunks = if joined.windows(2).all(|w| w[0].max_t < w[1].min_t) {
+            let mut exact = Vec::with_capacity(joined.len());
+            exact.append(&mut joined);
+            exact
+        } else {
+            let mut all = joined.drain(..);
+            let lists = runs
+                .iter()
+                .map(|&n| all.by_ref().take(n).collect())
+                .collect();
+            merge_chunks(lists)
+        };
+    }
+    let others = merge_series_lists(others, mint, maxt);
+    if others.is_empty() {
+        return head;
+    }
+    merge_sorted(head, others)
+}
+
+/// Two label-sorted series lists merged into one (a label set in both would appear twice: callers
+/// pass disjoint lists).
+fn merge_sorted(a: Vec<Series>, b: Vec<Series>) -> Vec<Series> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.labels <= y.labels => a.next(),
+            (Some(_), Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, Some(_)) => b.next(),
+            (None, None) => return out,
+        };
+        out.extend(next);
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use ember_index::block::{ChunkMeta, IndexReader, IndexWriter};
+use ember_index::block::{ChunkMeta, IndexReader, IndexWriter, SeriesPairs};
 use ember_index::{Labels, MatchType, Matcher, MemPostings};
 use proptest::prelude::*;
 
@@ -170,10 +170,22 @@ proptest! {
         let mut mem = MemPostings::new();
         let mut ls = Labels::empty();
         let mut cs = Vec::new();
+        let mut pairs = SeriesPairs::default();
         for (i, &sr) in refs.iter().enumerate() {
             r.series(sr, &mut ls, &mut cs).unwrap();
             prop_assert_eq!(&ls, &series[i]);
             prop_assert_eq!(&cs, &chunks[i]);
+            // The borrowed form spells the same set and reads the same chunk metas.
+            r.series_pairs(sr, &mut pairs, &mut cs).unwrap();
+            prop_assert_eq!(Labels::from_pairs(pairs.pairs().iter().copied()).unwrap(), ls.clone());
+            prop_assert_eq!(&cs, &chunks[i]);
+            // Sets are unique and no label is empty: the pairs spell the set, and the unchanged
+            // prefix is the one shared with the previous series.
+            let shared = match i.checked_sub(1) {
+                Some(p) => series[p].iter().zip(series[i].iter()).take_while(|(a, b)| a == b).count(),
+                None => 0,
+            };
+            prop_assert_eq!(pairs.unchanged(), shared);
             mem.add(i as u64, &series[i]);
         }
         // Block references map to series positions by their rank.
@@ -332,5 +344,53 @@ fn reads_the_layout_without_label_indices() {
         r2.series(sr, &mut ls, &mut cs).unwrap();
         assert_eq!(ls, series[k]);
         assert_eq!(cs[0].chunk_ref, k as u64 * 100);
+    }
+}
+
+/// Writes an index of `series` (sorted) with one chunk each; returns its bytes.
+fn index_of(series: &[Labels]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index");
+    let symbols: BTreeSet<&str> = series
+        .iter()
+        .flat_map(|ls| ls.iter().flat_map(|l| [l.name.as_str(), l.value.as_str()]))
+        .collect();
+    let mut w = IndexWriter::create(&path).unwrap();
+    for s in &symbols {
+        w.add_symbol(s).unwrap();
+    }
+    for (k, ls) in series.iter().enumerate() {
+        let c = ChunkMeta {
+            min_time: 0,
+            max_time: 10,
+            chunk_ref: k as u64 * 8,
+        };
+        w.add_series(ls, &[c]).unwrap();
+    }
+    w.close().unwrap();
+    std::fs::read(&path).unwrap()
+}
+
+/// `SeriesPairs` reuses the strings of the previous entry's references; the same numbers in
+/// another index are other strings, and must be looked up there.
+#[test]
+fn series_pairs_reused_across_indexes_resolve_each_index_own_symbols() {
+    let one = |v: &str| Labels::from_pairs([("a", v)]).unwrap();
+    // Symbols "a" < "x" and "a" < "y": the same references, 0 and 1, spell different sets.
+    let (bx, by) = (index_of(&[one("x")]), index_of(&[one("y")]));
+    let (rx, ry) = (
+        IndexReader::new(&bx[..]).unwrap(),
+        IndexReader::new(&by[..]).unwrap(),
+    );
+    let mut sp = SeriesPairs::default();
+    let mut cs = Vec::new();
+    for (r, want) in [(&rx, "x"), (&ry, "y"), (&rx, "x")] {
+        let sr = r.all_postings().unwrap()[0];
+        r.series_pairs(sr, &mut sp, &mut cs).unwrap();
+        assert_eq!(sp.pairs(), [("a", want)]);
+        assert_eq!(sp.unchanged(), 0, "nothing carries over from another index");
+        assert_eq!(r.series_label_pairs(sr, &mut sp).unwrap(), 1);
+        assert_eq!(sp.pairs(), [("a", want)]);
+        assert_eq!(sp.unchanged(), 1);
     }
 }

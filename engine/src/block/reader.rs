@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ember_index::block::{ChunkMeta, IndexReader};
+use ember_index::block::{ChunkMeta, IndexReader, SeriesPairs};
 use ember_index::{Labels, Matcher};
 use memmap2::Mmap;
 
@@ -25,8 +25,9 @@ use crate::chunkenc::ENCODING_XOR;
 use crate::chunks::reader::ChunkPos;
 use crate::chunks::{ChunkReader, ChunkRef};
 use crate::error::{Error, Result};
+use crate::label_key::{EntryKey, Keys};
 use crate::read::Series;
-use crate::read::{ChunkData, ChunkFailure, SeriesChunk, decode_chunk, reencode};
+use crate::read::{BlockPart, ChunkData, ChunkFailure, SeriesChunk, decode_chunk, reencode};
 use crate::tombstones::{Interval, Tombstones};
 
 /// A block opened for reading. Shared (`Arc`) between the database and the queries that use it; the
@@ -147,19 +148,95 @@ impl Block {
         Ok(out)
     }
 
+    /// [`Block::select_refs`] split against `known`, the head's selection (sorted by labels, with
+    /// its keys when it has them): a series the head also holds is recognised from the index's
+    /// borrowed strings and only its chunks are taken, by the head series' position; only the
+    /// others get a label set built.
+    pub(crate) fn select_refs_against(
+        &self,
+        known: &[Series],
+        keys: Option<&Keys>,
+        refs: Vec<u64>,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<BlockPart> {
+        let mut part = BlockPart {
+            known: Vec::with_capacity(refs.len().min(known.len())),
+            chunks: Vec::with_capacity(refs.len().min(known.len()) * 2),
+            others: Vec::new(),
+        };
+        let mut sp = SeriesPairs::default();
+        let mut metas = Vec::new();
+        let mut k = 0;
+        let mut key = EntryKey::default();
+        for r in refs {
+            self.index
+                .series_pairs(r, &mut sp, &mut metas)
+                .map_err(|e| index_err(&self.index_path, e))?;
+            let pairs = sp.pairs();
+            // Spelled for every entry, so that the next one can keep what it shares.
+            let spelled = keys.is_some() && key.spell(pairs, sp.unchanged());
+            // Straight into the part's chunks: most entries are the head's series and stay there.
+            let from = part.chunks.len();
+            self.chunks_into(r, &metas, mint, maxt, &mut part.chunks);
+            if part.chunks.len() == from {
+                continue;
+            }
+            // How head series `i` orders against this entry: by keys when both are spelled (one
+            // memcmp), else pair by pair.
+            let vs = |i: usize| match keys {
+                Some(ks) if spelled => ks.get(i).cmp(key.get()),
+                _ => known[i]
+                    .labels()
+                    .iter()
+                    .map(|l| (l.name.as_str(), l.value.as_str()))
+                    .cmp(pairs.iter().copied()),
+            };
+            // Entries come in label order, so the position in `known` only moves forward.
+            while k < known.len() && vs(k).is_lt() {
+                k += 1;
+            }
+            if k < known.len() && vs(k).is_eq() {
+                part.known.push((k, part.chunks.len() - from));
+                continue;
+            }
+            let chunks: Vec<SeriesChunk> = part.chunks.drain(from..).collect();
+            // Not at the current position: build the set (which validates it).
+            let labels =
+                Labels::from_pairs(pairs.iter().copied()).map_err(|e| Error::CorruptFile {
+                    path: self.index_path.clone(),
+                    offset: r.saturating_mul(16),
+                    reason: format!("series labels invalid: {e}"),
+                })?;
+            // An entry out of label order or not in canonical form (possible only from a foreign
+            // writer) may still be in `known`, behind the position: look it up exactly.
+            let behind = k > 0 && vs(k - 1).is_ge();
+            if (behind || !canonical(pairs))
+                && let Ok(pos) = known.binary_search_by(|s| s.labels().cmp(&labels))
+            {
+                part.push_known(pos, chunks);
+                continue;
+            }
+            part.others.push(Series::new(labels, chunks, mint, maxt));
+        }
+        part.settle_order();
+        Ok(part)
+    }
+
     /// The label sets [`Block::select`] would return, without their chunks.
     pub fn select_labels(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>> {
         self.select_labels_refs(self.refs(matchers)?, mint, maxt)
     }
 
     /// The label sets of the series `refs` (from [`Block::refs`]) that live in `[mint, maxt]` and are
-    /// not in `known` (sorted, unique), sorted and unique. A series already in `known` is recognised
-    /// from the index's borrowed strings, without building its label set: listing series over the
-    /// head and its blocks mostly finds the same series in each, and building the duplicates was
-    /// most of the cost.
+    /// not in `known` (sorted, unique; with its keys when it has them), sorted and unique. A series
+    /// already in `known` is recognised from the index's borrowed strings, without building its
+    /// label set: listing series over the head and its blocks mostly finds the same series in each,
+    /// and building the duplicates was most of the cost.
     pub(crate) fn labels_not_in(
         &self,
         known: &[Labels],
+        keys: Option<&Keys>,
         refs: Vec<u64>,
         mint: i64,
         maxt: i64,
@@ -173,25 +250,33 @@ impl Block {
         }
         let mut out: Vec<Labels> = Vec::new();
         let mut k = 0;
-        let mut pairs = Vec::new();
+        let mut sp = SeriesPairs::default();
+        let mut key = EntryKey::default();
         for r in refs {
             let chunks = self
                 .index
-                .series_label_pairs(r, &mut pairs)
+                .series_label_pairs(r, &mut sp)
                 .map_err(|e| index_err(&self.index_path, e))?;
+            let pairs = sp.pairs();
+            // Spelled for every entry, so that the next one can keep what it shares.
+            let spelled = keys.is_some() && key.spell(pairs, sp.unchanged());
             if chunks == 0 {
                 continue;
             }
-            let vs = |l: &Labels| {
-                l.iter()
+            // How known set `i` orders against this entry: by keys when both are spelled (one
+            // memcmp), else pair by pair.
+            let vs = |i: usize| match keys {
+                Some(ks) if spelled => ks.get(i).cmp(key.get()),
+                _ => known[i]
+                    .iter()
                     .map(|l| (l.name.as_str(), l.value.as_str()))
-                    .cmp(pairs.iter().copied())
+                    .cmp(pairs.iter().copied()),
             };
             // Entries come in label order, so the position in `known` only moves forward.
-            while k < known.len() && vs(&known[k]).is_lt() {
+            while k < known.len() && vs(k).is_lt() {
                 k += 1;
             }
-            if k < known.len() && vs(&known[k]).is_eq() {
+            if k < known.len() && vs(k).is_eq() {
                 continue;
             }
             // Not known: build it (which validates it).
@@ -313,8 +398,21 @@ impl Block {
     /// The chunks of series `r` overlapping `[mint, maxt]`, deleted samples removed. A chunk that cannot
     /// be read becomes a failed chunk: the query reading it reports the error.
     fn chunks_for(&self, r: u64, metas: &[ChunkMeta], mint: i64, maxt: i64) -> Vec<SeriesChunk> {
-        let deleted = self.tombstones.get(r);
         let mut out = Vec::with_capacity(metas.len());
+        self.chunks_into(r, metas, mint, maxt, &mut out);
+        out
+    }
+
+    /// [`Block::chunks_for`], appended to `out`.
+    fn chunks_into(
+        &self,
+        r: u64,
+        metas: &[ChunkMeta],
+        mint: i64,
+        maxt: i64,
+        out: &mut Vec<SeriesChunk>,
+    ) {
+        let deleted = self.tombstones.get(r);
         for m in metas {
             if m.max_time < mint || m.min_time > maxt {
                 continue;
@@ -347,7 +445,6 @@ impl Block {
                 out.push(c);
             }
         }
-        out
     }
 
     fn chunk_dir(&self) -> PathBuf {
@@ -384,6 +481,12 @@ impl Block {
             Err(e) => ChunkData::Failed(ChunkFailure::from_error(&e, self.chunk_dir())),
         }
     }
+}
+
+/// Whether stored label pairs are in the form a [`Labels`] built from them keeps (names strictly
+/// ascending, no empty value), so that comparing the pairs is comparing that set.
+fn canonical(pairs: &[(&str, &str)]) -> bool {
+    pairs.windows(2).all(|w| w[0].0 < w[1].0) && pairs.iter().all(|p| !p.1.is_empty())
 }
 
 #[cfg(test)]

@@ -11,29 +11,45 @@ use ember_index::{Labels, Matcher, SeriesRef};
 
 use super::Head;
 use crate::delete::hide_deleted;
+use crate::label_key::{Keys, pick, sort_by_labels};
 use crate::read::Series;
 
-/// Below this many series one thread selects them all: a scoped thread costs tens of microseconds.
+/// Below this many series one thread selects them all: handing half to another thread costs more.
 const PARALLEL_SELECT_MIN: usize = 512;
 
 fn two_cores() -> bool {
     std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
 }
 
-/// Two label-sorted series lists merged into one.
-fn merge_sorted(a: Vec<Series>, b: Vec<Series>) -> Vec<Series> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
-    loop {
-        let next = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) if x.labels() <= y.labels() => a.next(),
-            (Some(_), Some(_)) => b.next(),
-            (Some(_), None) => a.next(),
-            (None, Some(_)) => b.next(),
-            (None, None) => return out,
-        };
-        out.extend(next);
+/// Series sorted by labels, with their keys ([`crate::label_key`]) when every set could be spelled.
+pub(crate) type Sorted = (Vec<Series>, Option<Keys>);
+
+/// Two sorted halves of one selection (disjoint) merged into one.
+fn merge_halves((a, ka): Sorted, (b, kb): Sorted) -> Sorted {
+    let n = a.len() + b.len();
+    let (Some(mut keys), Some(kb)) = (ka, kb) else {
+        let mut all = a;
+        all.extend(b);
+        all.sort_unstable_by(|x, y| x.labels().cmp(y.labels()));
+        return (all, None);
+    };
+    let split = keys.len();
+    keys.append(kb);
+    let mut order = Vec::with_capacity(n);
+    let (mut i, mut j) = (0, split);
+    while i < split || j < n {
+        if j == n || (i < split && keys.get(i) <= keys.get(j)) {
+            order.push(i);
+            i += 1;
+        } else {
+            order.push(j);
+            j += 1;
+        }
     }
+    keys.reorder(&order);
+    let mut all = a;
+    all.extend(b);
+    (pick(all, &order), Some(keys))
 }
 
 impl Head {
@@ -48,8 +64,9 @@ impl Head {
         }
     }
 
-    /// Series matching all `matchers` with at least one sample in `[mint, maxt]`, sorted by labels.
-    pub(crate) fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Series> {
+    /// Series matching all `matchers` with at least one sample in `[mint, maxt]`, sorted by labels,
+    /// with their keys when every set could be spelled (a block's selection is matched against them).
+    pub(crate) fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Sorted {
         let refs = self.refs_for(matchers);
         let stones = self.tombstones.read();
         let stones = &*stones;
@@ -69,29 +86,30 @@ impl Head {
                     maxt,
                 ));
             }
-            out.sort_unstable_by(|a, b| a.labels().cmp(b.labels()));
-            out
+            // Comparing label sets pair by pair was most of the cost of sorting a selection.
+            sort_by_labels(out, Series::labels)
         };
         if refs.len() < PARALLEL_SELECT_MIN || !two_cores() {
             return take(&refs);
         }
         // Building label sets and chunk lists, and sorting them, was a twentieth of a histogram
-        // query over 1,536 series on the query's critical path: two halves on two threads, merged.
+        // query over 1,536 series on the query's critical path: two halves on rayon's pool, merged.
+        // A half no other thread took is done by the thread that split the work, so a busy core
+        // does not stall the query (a scoped thread was waited for, a scheduler slice under load).
         let (a, b) = refs.split_at(refs.len() / 2);
-        let (a, b) = std::thread::scope(|s| {
-            let other = s.spawn(|| take(b));
-            let mine = take(a);
-            (
-                mine,
-                other.join().expect("series selection thread panicked"),
-            )
-        });
-        merge_sorted(a, b)
+        let (a, b) = rayon::join(|| take(a), || take(b));
+        merge_halves(a, b)
     }
 
-    /// The label sets of the series [`Head::select`] would return, in the same order, without taking
-    /// their chunks (the series endpoint needs nothing else).
-    pub(crate) fn select_labels(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
+    /// The label sets of the series [`Head::select`] would return, in the same order (with their
+    /// keys when every set could be spelled), without taking their chunks (the series endpoint
+    /// needs nothing else).
+    pub(crate) fn select_labels(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> (Vec<Labels>, Option<Keys>) {
         let refs = self.refs_for(matchers);
         let stones = self.tombstones.read();
         let mut out = Vec::with_capacity(refs.len());
@@ -108,8 +126,7 @@ impl Head {
                 out.push(self.symbols.resolve(&cell.labels));
             }
         }
-        out.sort_unstable();
-        out
+        sort_by_labels(out, |l| l)
     }
 }
 

@@ -53,7 +53,14 @@ pub(crate) fn put_be64(out: &mut Vec<u8>, x: u64) {
 /// Decodes an unsigned varint with Go's `binary.Uvarint` rules: at most ten
 /// bytes, and a tenth byte above 1 overflows. Returns the value and its
 /// length, or `None` if `b` ends first or the value overflows.
+#[inline]
 pub(crate) fn uvarint(b: &[u8]) -> Option<(u64, usize)> {
+    // One byte is the common case (symbol references, counts, small deltas).
+    if let Some(&byte) = b.first()
+        && byte < 0x80
+    {
+        return Some((u64::from(byte), 1));
+    }
     let mut x = 0u64;
     let mut shift = 0u32;
     for (i, &byte) in b.iter().enumerate().take(MAX_VARINT_LEN64) {
@@ -85,6 +92,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Absolute file offset of the next byte.
+    #[inline]
     pub(crate) fn offset(&self) -> u64 {
         self.base + self.pos as u64
     }
@@ -125,6 +133,7 @@ impl<'a> Cursor<'a> {
         Ok(u64::from_be_bytes(a))
     }
 
+    #[inline]
     pub(crate) fn uvarint(&mut self, what: &str) -> Result<u64, Error> {
         match uvarint(&self.buf[self.pos..]) {
             Some((x, n)) => {
@@ -136,6 +145,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A uvarint that must fit in 32 bits (symbol references).
+    #[inline]
     pub(crate) fn uvarint32(&mut self, what: &str) -> Result<u32, Error> {
         let at = self.offset();
         let x = self.uvarint(what)?;
@@ -144,12 +154,14 @@ impl<'a> Cursor<'a> {
     }
 
     /// A uvarint used as a length or count; bounded by `usize`.
+    #[inline]
     pub(crate) fn uvarint_usize(&mut self, what: &str) -> Result<usize, Error> {
         let at = self.offset();
         let x = self.uvarint(what)?;
         usize::try_from(x).map_err(|_| Error::corrupt(at, format!("{what}: {x} is too large")))
     }
 
+    #[inline]
     pub(crate) fn varint(&mut self, what: &str) -> Result<i64, Error> {
         let ux = self.uvarint(what)?;
         Ok(((ux >> 1) as i64) ^ -((ux & 1) as i64))

@@ -41,7 +41,7 @@ mod encoding;
 mod reader;
 mod writer;
 
-pub use reader::{IndexReader, Symbols};
+pub use reader::{IndexReader, SeriesPairs, Symbols};
 pub use writer::IndexWriter;
 
 /// First four bytes of every index file.

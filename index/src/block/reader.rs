@@ -594,32 +594,88 @@ impl<B: AsRef<[u8]>> IndexReader<B> {
     }
 
     /// The label pairs of series `series_ref` as they are stored (name order), borrowed from the
-    /// index into `pairs` (cleared first), and its number of chunks: lets a caller compare a series
-    /// with a label set it holds without building one. Checks the entry's checksum and references as
+    /// index into `pairs`, and its number of chunks: lets a caller compare a series with a label
+    /// set it holds without building one. Checks the entry's checksum and references as
     /// [`IndexReader::series_labels`] does, but not the label set's validity (sortedness, empty
     /// names): callers needing a [`Labels`] build one and get those checks.
     pub fn series_label_pairs<'a>(
         &'a self,
         series_ref: u64,
-        pairs: &mut Vec<(&'a str, &'a str)>,
+        pairs: &mut SeriesPairs<'a>,
     ) -> Result<usize, Error> {
-        pairs.clear();
         let mut c = self.series_entry(series_ref)?;
+        self.entry_pairs(&mut c, pairs)?;
+        c.uvarint_usize("chunk count")
+    }
+
+    /// [`IndexReader::series`] with the label pairs borrowed as [`IndexReader::series_label_pairs`]
+    /// gives them (and checks them): a caller that finds the series among label sets it already
+    /// holds gets its chunk metas without building a label set.
+    pub fn series_pairs<'a>(
+        &'a self,
+        series_ref: u64,
+        pairs: &mut SeriesPairs<'a>,
+        chunks: &mut Vec<ChunkMeta>,
+    ) -> Result<(), Error> {
+        chunks.clear();
+        let mut c = self.series_entry(series_ref)?;
+        self.entry_pairs(&mut c, pairs)?;
+        entry_chunks(&mut c, chunks)
+    }
+
+    /// The label pairs at the start of a series entry into `sp`; `c` is left at the chunk count.
+    fn entry_pairs<'a>(
+        &'a self,
+        c: &mut Cursor<'_>,
+        sp: &mut SeriesPairs<'a>,
+    ) -> Result<(), Error> {
+        let me = std::ptr::from_ref(self) as usize;
+        if sp.reader != me {
+            sp.reader = me;
+            sp.refs.clear();
+            sp.pairs.clear();
+        }
+        sp.unchanged = 0;
         let n = c.uvarint_usize("label count")?;
-        pairs.reserve(n.min(c.remaining() / 2));
-        for _ in 0..n {
+        sp.refs.truncate(n);
+        sp.pairs.truncate(n);
+        sp.pairs
+            .reserve(n.min(c.remaining() / 2).saturating_sub(sp.pairs.len()));
+        sp.refs
+            .reserve(n.min(c.remaining() / 2).saturating_sub(sp.refs.len()));
+        let mut same = true;
+        for i in 0..n {
             let at = c.offset();
             let name = c.uvarint32("label name reference")?;
             let value = c.uvarint32("label value reference")?;
-            let name = self
-                .name_symbol(name)
-                .map_err(|e| relocate(e, at, "label name"))?;
-            let value = self
-                .lookup_symbol(value)
-                .map_err(|e| relocate(e, at, "label value"))?;
-            pairs.push((name, value));
+            // Neighbouring entries share most labels: a reference the previous entry had at this
+            // position resolves to the string already looked up.
+            let prev = sp.refs.get(i).copied().zip(sp.pairs.get(i).copied());
+            same = same && prev.is_some_and(|(r, _)| r == (name, value));
+            if same {
+                sp.unchanged = i + 1;
+            }
+            let name_s = match prev {
+                Some(((r, _), (s, _))) if r == name => s,
+                _ => self
+                    .name_symbol(name)
+                    .map_err(|e| relocate(e, at, "label name"))?,
+            };
+            let value_s = match prev {
+                Some(((_, r), (_, s))) if r == value => s,
+                _ => self
+                    .lookup_symbol(value)
+                    .map_err(|e| relocate(e, at, "label value"))?,
+            };
+            if i < sp.pairs.len() {
+                sp.refs[i] = (name, value);
+                sp.pairs[i] = (name_s, value_s);
+            } else {
+                sp.refs.push((name, value));
+                sp.pairs.push((name_s, value_s));
+            }
         }
-        c.uvarint_usize("chunk count")
+        Ok(())
     }
 
     /// The label set at the start of a series entry; `c` is left at the chunk count.
@@ -654,42 +710,76 @@ impl<B: AsRef<[u8]>> IndexReader<B> {
         chunks.clear();
         let mut c = self.series_entry(series_ref)?;
         *labels = self.entry_labels(&mut c)?;
-        let k = c.uvarint_usize("chunk count")?;
-        if k > 0 {
-            // Each chunk meta takes at least three bytes.
-            chunks.reserve(k.min(c.remaining() / 3 + 1));
-            let mint = c.varint("chunk min time")?;
+        entry_chunks(&mut c, chunks)
+    }
+}
+
+/// The label pairs of one series entry of an [`IndexReader`], borrowed from it: filled by
+/// [`IndexReader::series_pairs`] and [`IndexReader::series_label_pairs`] and meant to be reused
+/// across their calls, since a label whose symbol references equal the previous entry's reuses its
+/// strings instead of looking them up again.
+#[derive(Default)]
+pub struct SeriesPairs<'a> {
+    /// The reader the references belong to (its address): another reader's numbers mean other
+    /// strings.
+    reader: usize,
+    refs: Vec<(u32, u32)>,
+    pairs: Vec<(&'a str, &'a str)>,
+    unchanged: usize,
+}
+
+impl<'a> SeriesPairs<'a> {
+    /// `(name, value)` pairs in stored order.
+    pub fn pairs(&self) -> &[(&'a str, &'a str)] {
+        &self.pairs
+    }
+
+    /// How many leading pairs are those of the entry read before this one (from the same reader),
+    /// so a caller can keep what it derived from them.
+    pub fn unchanged(&self) -> usize {
+        self.unchanged
+    }
+}
+
+/// The chunk metas that end a series entry, into `chunks` (cleared first); `c` must be at the chunk
+/// count, and nothing may follow the metas.
+fn entry_chunks(c: &mut Cursor<'_>, chunks: &mut Vec<ChunkMeta>) -> Result<(), Error> {
+    chunks.clear();
+    let k = c.uvarint_usize("chunk count")?;
+    if k > 0 {
+        // Each chunk meta takes at least three bytes.
+        chunks.reserve(k.min(c.remaining() / 3 + 1));
+        let mint = c.varint("chunk min time")?;
+        let maxt = mint.wrapping_add(c.uvarint("chunk max time delta")? as i64);
+        let mut r = c.uvarint("chunk reference")? as i64;
+        chunks.push(ChunkMeta {
+            min_time: mint,
+            max_time: maxt,
+            chunk_ref: r as u64,
+        });
+        let mut t0 = maxt;
+        for _ in 1..k {
+            let mint = t0.wrapping_add(c.uvarint("chunk min time delta")? as i64);
             let maxt = mint.wrapping_add(c.uvarint("chunk max time delta")? as i64);
-            let mut r = c.uvarint("chunk reference")? as i64;
+            r = r.wrapping_add(c.varint("chunk reference delta")?);
             chunks.push(ChunkMeta {
                 min_time: mint,
                 max_time: maxt,
                 chunk_ref: r as u64,
             });
-            let mut t0 = maxt;
-            for _ in 1..k {
-                let mint = t0.wrapping_add(c.uvarint("chunk min time delta")? as i64);
-                let maxt = mint.wrapping_add(c.uvarint("chunk max time delta")? as i64);
-                r = r.wrapping_add(c.varint("chunk reference delta")?);
-                chunks.push(ChunkMeta {
-                    min_time: mint,
-                    max_time: maxt,
-                    chunk_ref: r as u64,
-                });
-                t0 = maxt;
-            }
+            t0 = maxt;
         }
-        if !c.is_empty() {
-            return Err(Error::corrupt(
-                c.offset(),
-                format!(
-                    "{} unexpected bytes at the end of a series entry",
-                    c.remaining()
-                ),
-            ));
-        }
-        Ok(())
     }
+    if !c.is_empty() {
+        return Err(Error::corrupt(
+            c.offset(),
+            format!(
+                "{} unexpected bytes at the end of a series entry",
+                c.remaining()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A symbol lookup error located at the series field that referenced it.
