@@ -182,21 +182,9 @@ impl Block {
             if part.chunks.len() == from {
                 continue;
             }
-            // How head series `i` orders against this entry: by keys when both are spelled (one
-            // memcmp), else pair by pair.
-            let vs = |i: usize| match keys {
-                Some(ks) if spelled => ks.get(i).cmp(key.get()),
-                _ => known[i]
-                    .labels()
-                    .iter()
-                    .map(|l| (l.name.as_str(), l.value.as_str()))
-                    .cmp(pairs.iter().copied()),
-            };
-            // Entries come in label order, so the position in `known` only moves forward.
-            while k < known.len() && vs(k).is_lt() {
-                k += 1;
-            }
-            if k < known.len() && vs(k).is_eq() {
+            let keys = keys.filter(|_| spelled);
+            let vs = |i: usize| known_vs_entry(keys, &key, i, known[i].labels(), pairs);
+            if seek_known(&mut k, known.len(), vs) {
                 part.known.push((k, part.chunks.len() - from));
                 continue;
             }
@@ -263,20 +251,9 @@ impl Block {
             if chunks == 0 {
                 continue;
             }
-            // How known set `i` orders against this entry: by keys when both are spelled (one
-            // memcmp), else pair by pair.
-            let vs = |i: usize| match keys {
-                Some(ks) if spelled => ks.get(i).cmp(key.get()),
-                _ => known[i]
-                    .iter()
-                    .map(|l| (l.name.as_str(), l.value.as_str()))
-                    .cmp(pairs.iter().copied()),
-            };
-            // Entries come in label order, so the position in `known` only moves forward.
-            while k < known.len() && vs(k).is_lt() {
-                k += 1;
-            }
-            if k < known.len() && vs(k).is_eq() {
+            let keys = keys.filter(|_| spelled);
+            let vs = |i: usize| known_vs_entry(keys, &key, i, &known[i], pairs);
+            if seek_known(&mut k, known.len(), vs) {
                 continue;
             }
             // Not known: build it (which validates it).
@@ -487,6 +464,34 @@ impl Block {
 /// ascending, no empty value), so that comparing the pairs is comparing that set.
 fn canonical(pairs: &[(&str, &str)]) -> bool {
     pairs.windows(2).all(|w| w[0].0 < w[1].0) && pairs.iter().all(|p| !p.1.is_empty())
+}
+
+/// How known label set `i` (`labels`) orders against a block entry spelled `pairs`: by keys when
+/// both are spelled (`keys` given; one memcmp), else pair by pair.
+fn known_vs_entry(
+    keys: Option<&Keys>,
+    key: &EntryKey,
+    i: usize,
+    labels: &Labels,
+    pairs: &[(&str, &str)],
+) -> std::cmp::Ordering {
+    match keys {
+        Some(ks) => ks.get(i).cmp(key.get()),
+        None => labels
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .cmp(pairs.iter().copied()),
+    }
+}
+
+/// Moves `k` past the known sets (`len` of them, sorted) that order before the entry (`vs`, as
+/// [`known_vs_entry`]); whether the set at `k` is the entry's. Entries come in label order, so
+/// `k` only moves forward across one block's entries.
+fn seek_known(k: &mut usize, len: usize, vs: impl Fn(usize) -> std::cmp::Ordering) -> bool {
+    while *k < len && vs(*k).is_lt() {
+        *k += 1;
+    }
+    *k < len && vs(*k).is_eq()
 }
 
 #[cfg(test)]
