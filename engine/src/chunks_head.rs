@@ -635,13 +635,20 @@ impl HeadChunks {
         if seq == self.cur_seq.load(Ordering::Acquire)
             && off >= self.flushed.load(Ordering::Acquire)
         {
-            let w = self.w.lock();
+            let mut w = self.w.lock();
             if w.seq == seq && w.file.is_some() && off >= self.flushed.load(Ordering::Acquire) {
-                let start = (off - (w.size - w.buf.len() as u64)) as usize;
-                return match frame_data(&w.buf, start) {
-                    Some((s, l)) => ChunkData::Mem(Arc::from(&w.buf[s..s + l])),
-                    None => self.failed(r, "chunk reference beyond the written data".into()),
-                };
+                // A query wants a chunk still in the write buffer: write the buffer out (no
+                // fsync), so this and every other buffered chunk is read through the map, and
+                // cached decoded, from now on. Copied out of the buffer under the writer's lock
+                // instead, a server that had just ingested paid a copy and a decode of its
+                // newest few thousand chunks on every query.
+                if self.flush(&mut w).is_err() {
+                    let start = (off - (w.size - w.buf.len() as u64)) as usize;
+                    return match frame_data(&w.buf, start) {
+                        Some((s, l)) => ChunkData::Mem(Arc::from(&w.buf[s..s + l])),
+                        None => self.failed(r, "chunk reference beyond the written data".into()),
+                    };
+                }
             }
         }
         let Some(file) = self.files.read().get(&seq).cloned() else {

@@ -148,7 +148,7 @@ fn bytes_of(hc: &HeadChunks, r: HeadChunkRef) -> Vec<u8> {
 }
 
 #[test]
-fn written_chunks_read_back_from_the_buffer_and_after_sync_from_the_map() {
+fn written_chunks_read_back_through_the_map_once_a_read_flushed_the_buffer() {
     let tmp = tempfile::tempdir().unwrap();
     let (hc, load, found) = open(tmp.path());
     assert_eq!(load.files, 0);
@@ -158,24 +158,36 @@ fn written_chunks_read_back_from_the_buffer_and_after_sync_from_the_map() {
         let (a, b, d) = chunk(40, s as i64);
         refs.push((hc.write(s, a, b, &d).unwrap(), d));
     }
-    assert!(matches!(hc.chunk(refs[0].0), ChunkData::Mem(_)));
+    // Nothing reached the file yet; the first read writes the buffer out, and every chunk is then
+    // served from the map.
+    let file = tmp.path().join(DIR_NAME).join(file_name(refs[0].0.file()));
+    let len = |f: &Path| std::fs::metadata(f).unwrap().len();
+    assert_eq!(len(&file), FILE_HEADER_SIZE as u64);
+    assert!(matches!(hc.chunk(refs[10].0), ChunkData::Head { .. }));
+    assert!(len(&file) > FILE_HEADER_SIZE as u64);
     for (r, d) in &refs {
+        assert!(matches!(hc.chunk(*r), ChunkData::Head { .. }));
         assert_eq!(&bytes_of(&hc, *r), d);
     }
+    // Chunks written after the flush are buffered again, and read the same way.
+    let (a, b, d) = chunk(40, 51);
+    let late = hc.write(51, a, b, &d).unwrap();
+    assert_eq!(bytes_of(&hc, late), d);
+    assert!(matches!(hc.chunk(late), ChunkData::Head { .. }));
+    refs.push((late, d));
     hc.sync().unwrap();
-    assert!(matches!(hc.chunk(refs[0].0), ChunkData::Head { .. }));
     for (r, d) in &refs {
         assert_eq!(&bytes_of(&hc, *r), d);
     }
     drop(hc);
     let (_hc, load, found) = open(tmp.path());
-    assert_eq!((load.files, load.chunks), (1, 50));
+    assert_eq!((load.files, load.chunks), (1, 51));
     assert!(load.damage.is_none());
     assert_eq!(
         found.iter().map(|c| c.r).collect::<Vec<_>>(),
         refs.iter().map(|r| r.0).collect::<Vec<_>>()
     );
-    assert_eq!(load.max_series_ref, 50);
+    assert_eq!(load.max_series_ref, 51);
 }
 
 #[test]
