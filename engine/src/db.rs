@@ -556,15 +556,28 @@ impl Querier {
         if blocks.is_empty() {
             return;
         }
+        // Each source's list comes sorted and unique (a block's from its index, the head's from its
+        // postings): merged rather than concatenated and sorted again, which compared every string
+        // a dozen times.
+        if !out.is_sorted() {
+            out.sort_unstable();
+            out.dedup();
+        }
         for b in &blocks {
             match f(b) {
-                Ok(v) => out.extend(v),
+                Ok(mut v) => {
+                    if !v.is_sorted() {
+                        v.sort_unstable();
+                        v.dedup();
+                    }
+                    *out = merge_sorted_unique(std::mem::take(out), v);
+                }
                 Err(e) => {
                     tracing::error!(block = %b.dir().display(), error = %e, "block left out of a query")
                 }
             }
         }
-        out.sort_unstable();
+        // A source listing a value twice would keep it twice through the merge.
         out.dedup();
     }
 
