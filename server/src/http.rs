@@ -48,6 +48,8 @@ pub struct AppState {
     reloader: std::sync::OnceLock<Arc<Reloader>>,
     /// `--web.enable-admin-api`: whether the TSDB admin endpoints ([`crate::admin`]) act.
     admin_api: AtomicBool,
+    /// Where request work runs: inline on one async worker at a time, else on the blocking pool.
+    pub(crate) offload: crate::offload::Offload,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -255,6 +257,7 @@ impl AppState {
             query: QueryRuntime::new(query),
             reloader: std::sync::OnceLock::new(),
             admin_api: AtomicBool::new(false),
+            offload: crate::offload::Offload::default(),
         })
     }
 

@@ -10,6 +10,7 @@ pub mod compactor;
 pub mod config_reload;
 pub mod federate;
 pub mod http;
+pub mod offload;
 pub mod params;
 pub mod query_api;
 pub mod query_json;

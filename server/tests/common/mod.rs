@@ -133,9 +133,12 @@ pub fn spawn_ember(dir: &Path, extra: &[&str]) -> (Proc, u16) {
 fn empty_config_file() -> std::path::PathBuf {
     let path = std::env::temp_dir().join("ember-tests-empty-prometheus.yml");
     if !path.exists() {
+        // Named per thread too: tests of one binary run in parallel, and a rename by one would
+        // leave another's rename without its source.
         let tmp = std::env::temp_dir().join(format!(
-            "ember-tests-empty-prometheus.yml.{}",
-            std::process::id()
+            "ember-tests-empty-prometheus.yml.{}.{:?}",
+            std::process::id(),
+            std::thread::current().id()
         ));
         std::fs::write(&tmp, "").unwrap();
         std::fs::rename(&tmp, &path).unwrap();
