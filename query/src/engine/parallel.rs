@@ -17,7 +17,8 @@ use rayon::prelude::*;
 /// Below this much work (in samples decoded or points computed, about 5 ns each) sharing it costs
 /// more than it saves.
 pub(crate) const MIN_WORK: usize = 20_000;
-/// Items one task takes at least: few enough to balance, enough that stealing stays rare.
+/// Items one task takes at most as its minimum: few enough to balance, enough that stealing stays
+/// rare when items are small (a series each).
 const BATCH: usize = 8;
 
 /// `items.iter().map(f)`, collected in order, on several threads when `work` (the caller's estimate
@@ -48,12 +49,57 @@ where
     if rayon::current_num_threads() < 2 || items.len() < 2 || work < MIN_WORK {
         return items.iter().map(one).collect();
     }
-    items.par_iter().with_min_len(BATCH).map(one).collect()
+    items
+        .par_iter()
+        .with_min_len(min_len(items.len(), work))
+        .map(one)
+        .collect()
+}
+
+/// The fewest items a task takes: [`BATCH`] small items, but fewer large ones (a group of series
+/// each), down to one, so that eight groups still go to two threads.
+fn min_len(items: usize, work: usize) -> usize {
+    let per_item = (work / items.max(1)).max(1);
+    (MIN_WORK / 4 / per_item).clamp(1, BATCH)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_few_large_items_are_split_one_per_task_and_many_small_ones_in_batches() {
+        // Eight aggregation groups of 32 series each (`sum by (mode)` over 256 CPU series).
+        assert_eq!(min_len(8, 460_000), 1);
+        // A range function over 1,536 series of 1,800 samples each.
+        assert_eq!(min_len(1_536, 1_536 * 1_800), 2);
+        // Tiny series: full batches.
+        assert_eq!(min_len(10_000, 30_000), BATCH);
+        assert_eq!(min_len(0, 0), BATCH);
+    }
+
+    #[test]
+    fn eight_heavy_groups_run_on_two_threads() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let items: Vec<usize> = (0..8).collect();
+        let threads = pool.install(|| {
+            map_series(
+                &items,
+                MIN_WORK * 8,
+                |_| {
+                    // Long enough that the second thread steals before the first finishes.
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    std::thread::current().id()
+                },
+                |_| false,
+            )
+        });
+        let distinct: std::collections::HashSet<_> = threads.into_iter().flatten().collect();
+        assert_eq!(distinct.len(), 2);
+    }
 
     #[test]
     fn results_come_back_in_input_order() {
