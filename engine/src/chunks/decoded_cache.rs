@@ -245,6 +245,18 @@ mod tests {
         (0..n).map(|i| (i as i64, i as f64)).collect()
     }
 
+    /// `n` keys that fall in the same shard, so that a test sees one clock.
+    fn keys_of_one_shard(c: &DecodedChunkCache, n: usize) -> Vec<Key> {
+        let first = (1, 1, 0);
+        let keys: Vec<Key> = (0..10_000u32)
+            .map(|i| (1, 1, i * 16))
+            .filter(|k| std::ptr::eq(c.shard(k), c.shard(&first)))
+            .take(n)
+            .collect();
+        assert_eq!(keys.len(), n);
+        keys
+    }
+
     #[test]
     fn a_cached_chunk_is_returned_until_evicted_and_misses_are_counted() {
         let c = DecodedChunkCache::new(1 << 20);
@@ -277,13 +289,7 @@ mod tests {
     fn a_working_set_of_most_of_the_budget_stays_resident_over_repeated_scans() {
         let c = DecodedChunkCache::new(1 << 20);
         // Chunks of one shard, filling 90% of its budget (64 KiB), scanned as a query does.
-        let first = (1, 1, 0);
-        let same_shard: Vec<Key> = (0..10_000u32)
-            .map(|i| (1, 1, i * 16))
-            .filter(|k| std::ptr::eq(c.shard(k), c.shard(&first)))
-            .take(30)
-            .collect();
-        assert_eq!(same_shard.len(), 30);
+        let same_shard = keys_of_one_shard(&c, 30);
         let each = cost(&samples(120));
         assert!(30 * each <= c.shard_budget && 30 * each > c.shard_budget * 9 / 10);
         for k in &same_shard {
@@ -302,12 +308,7 @@ mod tests {
     #[test]
     fn an_entry_not_used_since_the_hand_passed_is_evicted_before_used_ones() {
         let c = DecodedChunkCache::new(16 * 4 * cost(&samples(120)));
-        let first = (1, 1, 0);
-        let keys: Vec<Key> = (0..10_000u32)
-            .map(|i| (1, 1, i * 16))
-            .filter(|k| std::ptr::eq(c.shard(k), c.shard(&first)))
-            .take(5)
-            .collect();
+        let keys = keys_of_one_shard(&c, 5);
         // A shard holds four; use all but the second, then a fifth needs room.
         for k in &keys[..4] {
             c.insert(*k, samples(120));
