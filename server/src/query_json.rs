@@ -231,76 +231,12 @@ pub fn push_sample_value(out: &mut String, v: f64) {
     }
     let abs = v.abs();
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) && v.is_finite() {
-        out.push_str(&go_exp(v));
+        out.push_str(&ember_query::functions::gofmt::format_shortest_exp(v));
     } else if v.is_finite() {
-        push_positional(out, v);
+        ember_query::functions::gofmt::push_shortest_fixed(out, v);
     } else {
         out.push_str(&format_value_label(v));
     }
-}
-
-/// A finite float as the shortest digits that read back as it, in positional notation (Go's
-/// `'f'` with precision -1, Rust's `Display`). The digits come from Ryū, several times faster
-/// than `Display` (rates and ratios are most of a range query's values); Ryū's own layout switches
-/// to an exponent for very small and very large magnitudes, which is moved into the digits here.
-fn push_positional(out: &mut String, v: f64) {
-    let mut buf = ryu::Buffer::new();
-    let s = buf.format_finite(v);
-    let (s, negative) = match s.strip_prefix('-') {
-        Some(rest) => (rest, true),
-        None => (s, false),
-    };
-    if negative {
-        out.push('-');
-    }
-    let (mantissa, exp) = match s.split_once('e') {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-        None => (s, 0),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let frac = frac.trim_end_matches('0');
-    if exp == 0 {
-        out.push_str(int);
-        if !frac.is_empty() {
-            out.push('.');
-            out.push_str(frac);
-        }
-        return;
-    }
-    // All significant digits, and where the point goes among them.
-    let digits = format!("{int}{frac}");
-    let digits = digits.trim_start_matches('0');
-    let point = int.len() as i32 + exp - (int.len() - int.trim_start_matches('0').len()) as i32;
-    if point <= 0 {
-        out.push_str("0.");
-        for _ in 0..-point {
-            out.push('0');
-        }
-        out.push_str(digits.trim_end_matches('0'));
-    } else if point as usize >= digits.len() {
-        out.push_str(digits);
-        for _ in digits.len()..point as usize {
-            out.push('0');
-        }
-    } else {
-        let (a, b) = digits.split_at(point as usize);
-        out.push_str(a);
-        let b = b.trim_end_matches('0');
-        if !b.is_empty() {
-            out.push('.');
-            out.push_str(b);
-        }
-    }
-}
-
-/// Go's `strconv.FormatFloat(v, 'e', -1, 64)`: shortest digits, exponent with a sign and at least two
-/// digits (`1e+21`, `1.5e-07`).
-fn go_exp(v: f64) -> String {
-    let s = format!("{v:e}");
-    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let sign = if exp < 0 { '-' } else { '+' };
-    format!("{mantissa}e{sign}{:02}", exp.unsigned_abs())
 }
 
 /// Go's `encoding/json` form of a float64 (used for scalar and string timestamps).
@@ -308,7 +244,7 @@ fn go_json_number(v: f64) -> String {
     let abs = v.abs();
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
         // encoding/json trims `e-07` to `e-7`.
-        let s = go_exp(v);
+        let s = ember_query::functions::gofmt::format_shortest_exp(v);
         match s.split_once("e-0") {
             Some((m, d)) => format!("{m}e-{d}"),
             None => s,
@@ -530,78 +466,7 @@ mod tests {
         assert_eq!(sample_value(-0.000_5), "-0.0005");
     }
 
-    #[test]
-    fn positional_digits_match_rusts_display() {
-        for v in [
-            0.1,
-            0.5,
-            1.5,
-            -2.25,
-            1e-6,
-            1.5e-6,
-            1.0000001e-6,
-            0.000123,
-            123456.789,
-            1e20,
-            1.2345e17,
-            9.5e15,
-            3.0e-5,
-            1e-5,
-            0.3,
-            2.0 / 3.0,
-            1e16,
-            123e18,
-        ] {
-            let mut s = String::new();
-            push_positional(&mut s, v);
-            assert_eq!(s, format!("{v}"), "{v:e}");
-        }
-    }
-
-    #[test]
-    fn a_value_halfway_between_two_shortest_texts_takes_the_even_digit_as_prometheus() {
-        // 685759136058971.25 exactly; Prometheus 2.42 answers `vector(685759136058971.25)` with
-        // "685759136058971.2" (Go rounds the tie to even), where Rust's `Display` gives ".3".
-        let mut s = String::new();
-        push_positional(&mut s, 685_759_136_058_971.0 + 0.25);
-        assert_eq!(s, "685759136058971.2");
-    }
-
-    /// The significant digits of a positional number's text.
-    fn significant(s: &str) -> usize {
-        let d: String = s.chars().filter(char::is_ascii_digit).collect();
-        let d = d.trim_start_matches('0');
-        if s.contains('.') {
-            d.len()
-        } else {
-            d.trim_end_matches('0').len()
-        }
-    }
-
     proptest::proptest! {
-        /// Positional text that reads back as the same float with as few digits as Rust's
-        /// `Display` (the shortest round-trip digits; the two differ only in which of two equally
-        /// near texts a halfway value gets).
-        #[test]
-        fn positional_layout_of_any_float_is_shortest_and_exact(
-            bits in proptest::prelude::any::<u64>(),
-            ordinary in -1e7f64..1e7,
-            scale in -12i32..22,
-        ) {
-            // Any bit pattern (mostly extreme magnitudes), and ordinary values at every scale a
-            // sample value has.
-            for v in [f64::from_bits(bits), ordinary * 10f64.powi(scale)] {
-                if v.is_finite() {
-                    let mut s = String::new();
-                    push_positional(&mut s, v);
-                    let display = format!("{v}");
-                    proptest::prop_assert!(!s.contains('e'), "{}", s);
-                    proptest::prop_assert_eq!(s.parse::<f64>().map(f64::to_bits), Ok(v.to_bits()));
-                    proptest::prop_assert_eq!(significant(&s), significant(&display), "{} vs {}", s, display);
-                }
-            }
-        }
-
         /// The whole-number shortcut gives the text of the general float formatting.
         #[test]
         fn sample_values_format_as_the_general_float_path(
@@ -611,7 +476,7 @@ mod tests {
             for v in [f64::from_bits(bits), whole as f64, (whole % 100_000) as f64] {
                 let abs = v.abs();
                 let general = if abs != 0.0 && !(1e-6..1e21).contains(&abs) && v.is_finite() {
-                    go_exp(v)
+                    ember_query::functions::gofmt::format_shortest_exp(v)
                 } else {
                     format_value_label(v)
                 };

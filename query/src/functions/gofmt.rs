@@ -10,12 +10,12 @@ use std::sync::LazyLock;
 /// Decimal digits of `|v|` (no trailing zeros, at least one digit) and the position of the
 /// decimal point relative to them: `v = 0.d1d2d3… × 10^dp`. `v` must be finite and non-zero.
 fn decimal_digits(v: f64, significant: Option<usize>) -> (Vec<u8>, i32) {
-    // Rust's `{:e}` yields the shortest round-trip digits; `{:.Ne}` rounds the exact binary value
-    // half-to-even, as Go's fixed-precision conversion does.
-    let text = match significant {
-        None => format!("{:e}", v.abs()),
-        Some(n) => format!("{:.*e}", n.saturating_sub(1), v.abs()),
+    let Some(n) = significant else {
+        let (d, len, dp) = shortest(v);
+        return (d[..len].to_vec(), dp);
     };
+    // `{:.Ne}` rounds the exact binary value half-to-even, as Go's fixed-precision conversion does.
+    let text = format!("{:.*e}", n.saturating_sub(1), v.abs());
     let (mantissa, exp) = text.split_once('e').expect("exponent form");
     let exp: i32 = exp.parse().expect("integer exponent");
     let mut digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
@@ -23,6 +23,72 @@ fn decimal_digits(v: f64, significant: Option<usize>) -> (Vec<u8>, i32) {
         digits.pop();
     }
     (digits, exp + 1)
+}
+
+/// The shortest digits that read back as finite, non-zero `|v|`, as `decimal_digits`: `(digits,
+/// how many, dp)`. From Ryū, which, like Go's `strconv`, breaks a tie between two shortest texts
+/// towards the even digit (Rust's own formatting rounds it up: `685759136058971.25` is
+/// `…971.2` in Go and Ryū, `…971.3` in Rust). No allocation: this is on the path of every
+/// non-integral sample value an API answer holds.
+fn shortest(v: f64) -> ([u8; 24], usize, i32) {
+    let mut buf = ryu::Buffer::new();
+    // Ryū writes `d.ddd`, `0.000ddd` or `d.ddde±N`.
+    let text = buf.format_finite(v.abs());
+    let (mantissa, exp) = match text.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().expect("Ryū writes an integer exponent")),
+        None => (text, 0),
+    };
+    let int_len = mantissa.find('.').unwrap_or(mantissa.len());
+    let mut digits = [0u8; 24];
+    let mut n = 0;
+    let mut dp = int_len as i32 + exp;
+    for b in mantissa.bytes().filter(u8::is_ascii_digit) {
+        if n == 0 && b == b'0' {
+            // A leading zero moves the point instead.
+            dp -= 1;
+            continue;
+        }
+        digits[n] = b;
+        n += 1;
+    }
+    while n > 1 && digits[n - 1] == b'0' {
+        n -= 1;
+    }
+    (digits, n, dp)
+}
+
+/// Go's `strconv.FormatFloat(v, 'f', -1, 64)` of a finite `v`, appended to `out`: the shortest
+/// digits that read back as `v`, in positional notation.
+pub fn push_shortest_fixed(out: &mut String, v: f64) {
+    if v == 0.0 {
+        out.push_str(sign(v));
+        out.push('0');
+        return;
+    }
+    let (d, n, dp) = shortest(v);
+    out.push_str(sign(v));
+    let digits = std::str::from_utf8(&d[..n]).expect("ASCII digits");
+    let zeros = |out: &mut String, k: i32| out.extend(std::iter::repeat_n('0', k.max(0) as usize));
+    if dp <= 0 {
+        out.push_str("0.");
+        zeros(out, -dp);
+        out.push_str(digits);
+    } else if dp as usize >= n {
+        out.push_str(digits);
+        zeros(out, dp - n as i32);
+    } else {
+        let (a, b) = digits.split_at(dp as usize);
+        out.push_str(a);
+        out.push('.');
+        out.push_str(b);
+    }
+}
+
+/// Go's `strconv.FormatFloat(v, 'e', -1, 64)` of a finite, non-zero `v`: shortest digits, an
+/// exponent with its sign and at least two digits (`1e+21`, `-1.5e-07`).
+pub fn format_shortest_exp(v: f64) -> String {
+    let (d, n, dp) = shortest(v);
+    format!("{}{}", sign(v), exp_form(&d[..n], dp, n - 1))
 }
 
 fn special(v: f64) -> Option<String> {
@@ -143,8 +209,9 @@ pub fn format_value_label(v: f64) -> String {
     if let Some(s) = special(v) {
         return s;
     }
-    // Rust's `Display` for f64 is the shortest round-trip digits in positional notation.
-    format!("{v}")
+    let mut s = String::new();
+    push_shortest_fixed(&mut s, v);
+    s
 }
 
 /// Prometheus' `labels.FormatOpenMetricsFloat`: `%g` shortest, with `.0` appended when the text
@@ -406,6 +473,95 @@ fn pow2(e: i64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn count_values_labels_and_exponent_texts_break_ties_to_even_as_go() {
+        let tie = 685_759_136_058_971.0 + 0.25;
+        assert_eq!(format_value_label(tie), "685759136058971.2");
+        assert_eq!(format_value_label(-tie), "-685759136058971.2");
+        assert_eq!(format_g(tie), "6.857591360589712e+14");
+        assert_eq!(format_shortest_exp(tie), "6.857591360589712e+14");
+        assert_eq!(format_shortest_exp(1e21), "1e+21");
+        assert_eq!(format_shortest_exp(-1.5e-7), "-1.5e-07");
+        assert_eq!(format_shortest_exp(1.234e300), "1.234e+300");
+        assert_eq!(format_value_label(-0.0), "-0");
+        assert_eq!(format_value_label(0.0), "0");
+        assert_eq!(format_value_label(1e21), "1000000000000000000000");
+        assert_eq!(format_value_label(1.5e-7), "0.00000015");
+    }
+
+    #[test]
+    fn fixed_digits_match_rusts_display_where_there_is_no_tie() {
+        for v in [
+            0.1,
+            0.5,
+            1.5,
+            -2.25,
+            1e-6,
+            1.5e-6,
+            1.0000001e-6,
+            0.000123,
+            123456.789,
+            1e20,
+            1.2345e17,
+            9.5e15,
+            3.0e-5,
+            1e-5,
+            0.3,
+            2.0 / 3.0,
+            1e16,
+            123e18,
+        ] {
+            let mut s = String::new();
+            push_shortest_fixed(&mut s, v);
+            assert_eq!(s, format!("{v}"), "{v:e}");
+        }
+    }
+
+    #[test]
+    fn a_value_halfway_between_two_shortest_texts_takes_the_even_digit_as_go() {
+        // 685759136058971.25 exactly; Prometheus 2.42 answers `vector(685759136058971.25)` with
+        // "685759136058971.2" (Go rounds the tie to even), where Rust's `Display` gives ".3".
+        let mut s = String::new();
+        push_shortest_fixed(&mut s, 685_759_136_058_971.0 + 0.25);
+        assert_eq!(s, "685759136058971.2");
+    }
+
+    /// The significant digits of a positional number's text.
+    fn significant(s: &str) -> usize {
+        let d: String = s.chars().filter(char::is_ascii_digit).collect();
+        let d = d.trim_start_matches('0');
+        if s.contains('.') {
+            d.len()
+        } else {
+            d.trim_end_matches('0').len()
+        }
+    }
+
+    proptest::proptest! {
+        /// Positional text that reads back as the same float with as few digits as Rust's
+        /// `Display` (the shortest round-trip digits; the two differ only in which of two equally
+        /// near texts a halfway value gets).
+        #[test]
+        fn positional_layout_of_any_float_is_shortest_and_exact(
+            bits in proptest::prelude::any::<u64>(),
+            ordinary in -1e7f64..1e7,
+            scale in -12i32..22,
+        ) {
+            // Any bit pattern (mostly extreme magnitudes), and ordinary values at every scale a
+            // sample value has.
+            for v in [f64::from_bits(bits), ordinary * 10f64.powi(scale)] {
+                if v.is_finite() {
+                    let mut s = String::new();
+                    push_shortest_fixed(&mut s, v);
+                    let display = format!("{v}");
+                    proptest::prop_assert!(!s.contains('e'), "{}", s);
+                    proptest::prop_assert_eq!(s.parse::<f64>().map(f64::to_bits), Ok(v.to_bits()));
+                    proptest::prop_assert_eq!(significant(&s), significant(&display), "{} vs {}", s, display);
+                }
+            }
+        }
+    }
 
     #[test]
     fn g_switches_to_exponent_at_six_digits() {
